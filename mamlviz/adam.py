@@ -1,0 +1,32 @@
+"""Adam on a dict of tensors, updated in place with the step count kept on the device.
+
+Keeping every quantity a tensor (no Python float that changes per step) is what lets the
+whole meta-step, optimizer included, be captured once in a CUDA graph and replayed.
+"""
+from __future__ import annotations
+
+import torch
+
+
+class Adam:
+    def __init__(self, params: dict[str, torch.Tensor], lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
+        self.lr, (self.beta1, self.beta2), self.eps = lr, betas, eps
+        self.m = {k: torch.zeros_like(v) for k, v in params.items()}
+        self.v = {k: torch.zeros_like(v) for k, v in params.items()}
+        device = next(iter(params.values())).device
+        self.step = torch.zeros((), device=device, dtype=torch.float32)
+
+    @torch.no_grad()
+    def update(self, params: dict[str, torch.Tensor], grads: dict[str, torch.Tensor]) -> None:
+        self.step += 1
+        bias1 = 1 - torch.pow(self.beta1, self.step)
+        bias2 = 1 - torch.pow(self.beta2, self.step)
+        for k, p in params.items():
+            g = grads[k]
+            self.m[k].mul_(self.beta1).add_(g, alpha=1 - self.beta1)
+            self.v[k].mul_(self.beta2).addcmul_(g, g, value=1 - self.beta2)
+            denom = (self.v[k] / bias2.to(p.dtype)).sqrt_().add_(self.eps)
+            p.sub_(self.lr * (self.m[k] / bias1.to(p.dtype)) / denom)
+
+    def state(self) -> list[torch.Tensor]:
+        return [self.step, *self.m.values(), *self.v.values()]

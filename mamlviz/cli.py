@@ -1,0 +1,174 @@
+"""Command line: `python -m mamlviz compare|sweep|show|data build`. Bad arguments exit with code 2."""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from .config import RunConfig
+
+DEFAULT_OUT_DIR = Path("runs")
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    def error(self, message):  # argparse already exits 2; keep the message short and named
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _config_args(p: argparse.ArgumentParser):
+    d = RunConfig()
+    p.add_argument("--n-way", type=int, default=d.n_way)
+    p.add_argument("--k-shot", type=int, default=d.k_shot)
+    p.add_argument("--k-query", type=int, default=d.k_query, help="query images per class")
+    p.add_argument("--inner-lr", type=float, default=d.inner_lr)
+    p.add_argument("--outer-lr", type=float, default=d.outer_lr)
+    p.add_argument("--inner-steps", type=int, default=d.inner_steps)
+    p.add_argument("--eval-inner-steps", type=int, default=d.eval_inner_steps)
+    p.add_argument("--meta-batch", type=int, default=d.meta_batch)
+    p.add_argument("--tasks", dest="train_tasks", type=int, default=d.train_tasks,
+                   help="training tasks seen in all (iterations x meta-batch)")
+    p.add_argument("--eval-tasks", type=int, default=d.eval_tasks)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--device", default=d.device, help="auto, cpu or cuda")
+    p.add_argument("--path", default=d.path, help="auto, loop, vmap or graph (CUDA)")
+    p.add_argument("--time-budget", dest="time_budget_s", type=float, default=None,
+                   help="wall-clock cap in seconds per algorithm")
+    p.add_argument("--label", default=None, help="a name for the run record")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _ArgumentParser(prog="python -m mamlviz", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_ArgumentParser)
+    c = sub.add_parser("compare", help="train MAML and FOMAML on the same tasks and compare them")
+    _config_args(c)
+    c.add_argument("--out", type=Path, default=None, help="run record path (default runs/<id>.json)")
+    c.add_argument("--quiet", action="store_true", help="no progress bars")
+    s = sub.add_parser("sweep", help="time and memory per iteration against inner steps")
+    _config_args(s)
+    s.add_argument("--steps", default="1,2,3,5,7,10", help="comma-separated inner-step counts")
+    s.add_argument("--iterations", type=int, default=20, help="iterations per point")
+    s.add_argument("--out", type=Path, default=None)
+    show = sub.add_parser("show", help="print the summary of a run record")
+    show.add_argument("record", type=Path)
+    data = sub.add_parser("data", help="the Omniglot array")
+    dsub = data.add_subparsers(dest="data_command", required=True, parser_class=_ArgumentParser)
+    b = dsub.add_parser("build", help="build mamlviz/data/omniglot28.npz from the original images")
+    b.add_argument("--from", dest="source", type=Path, default=None,
+                   help="folder with images_background/evaluation (.zip or extracted); default: download")
+    b.add_argument("--out", type=Path, default=None, help="output npz (default: the shipped file)")
+    return parser
+
+
+def _config(ns) -> RunConfig:
+    keys = [f for f in RunConfig.__dataclass_fields__ if hasattr(ns, f)]
+    return RunConfig(**{k: getattr(ns, k) for k in keys})
+
+
+class _Bars:
+    """One tqdm bar per algorithm, fed by compare()'s progress snapshots."""
+
+    def __init__(self, quiet: bool):
+        self.quiet, self.bars = quiet, {}
+
+    def __call__(self, snap: dict):
+        if self.quiet or snap.get("phase") != "train":
+            return
+        from tqdm import tqdm
+
+        name = snap["algorithm"]
+        if name not in self.bars:
+            for other in self.bars.values():
+                other.close()
+            self.bars[name] = tqdm(total=snap["total"], desc=f"{name.upper():7}", unit="it", file=sys.stderr)
+        bar = self.bars[name]
+        bar.update(snap["iteration"] - bar.n)
+        bar.set_postfix(loss=f"{snap['loss']:.3f}", acc=f"{snap['accuracy']:.2f}")
+
+    def close(self):
+        for bar in self.bars.values():
+            bar.close()
+
+
+def _stop_on_sigint() -> threading.Event:
+    stop = threading.Event()
+
+    def handler(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        print("\nstopping after this iteration (Ctrl-C again to abort)", file=sys.stderr)
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+def main(argv=None) -> int:
+    ns = build_parser().parse_args(argv)
+    try:
+        if ns.command == "show":
+            from . import records, summary
+
+            record = records.load(ns.record)
+            print(summary.text_report(record) if record["kind"] == "compare" else summary.sweep_report(record))
+            return 0
+        if ns.command == "data":
+            return _data_build(ns)
+        cfg = _config(ns)
+        if ns.command == "sweep":
+            steps = [int(s) for s in ns.steps.split(",") if s.strip()]
+            if not steps or any(not 1 <= s <= 20 for s in steps):
+                raise ValueError(f"steps: give inner-step counts from 1 to 20, got {ns.steps!r}")
+            if not 1 <= ns.iterations <= 10_000:
+                raise ValueError(f"iterations: must be from 1 to 10000, got {ns.iterations}")
+    except ValueError as e:  # RunConfig and record errors name the field and the valid range
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    from . import engine, records, summary
+
+    stop = _stop_on_sigint()
+    try:
+        if ns.command == "sweep":
+            record = engine.sweep(cfg, inner_steps=steps, iterations=ns.iterations, stop=stop, label=ns.label)
+            print(summary.sweep_report(record))
+        else:
+            bars = _Bars(ns.quiet)
+            try:
+                record = engine.compare(cfg, on_progress=bars, stop=stop, label=ns.label)
+            finally:
+                bars.close()
+            print(summary.text_report(record))
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    out = ns.out or DEFAULT_OUT_DIR / f"{record['id']}.json"
+    records.save(record, out)
+    print(f"run record: {out}")
+    return 0
+
+
+def _data_build(ns) -> int:
+    import tempfile
+
+    from . import omniglot
+
+    if ns.source is not None and not ns.source.is_dir():
+        print(f"error: --from: {ns.source} is not a folder", file=sys.stderr)
+        return 2
+    try:
+        if ns.source is None:
+            with tempfile.TemporaryDirectory() as tmp:
+                data = omniglot.build(omniglot.download(tmp))
+        else:
+            data = omniglot.build(ns.source)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: --from: {e}", file=sys.stderr)
+        return 2
+    out = ns.out or omniglot.SHIPPED
+    digest = omniglot.save(data, out)
+    print(f"wrote {out} ({data.images.shape[0]} characters x {data.images.shape[1]} drawings), sha256 {digest}")
+    if out == omniglot.SHIPPED and digest != omniglot.SHIPPED_SHA256:
+        print("note: differs from the sha256 recorded in mamlviz/omniglot.py; update SHIPPED_SHA256", file=sys.stderr)
+    return 0

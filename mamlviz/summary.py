@@ -1,0 +1,154 @@
+"""What a run record says, in numbers and in words: ratios, differences, a recommendation.
+
+Everything here is derived from a record's measurements (no canned figures) and is shared by
+the CLI summary and the dashboard. No torch import.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+
+NAMES = {"maml": "MAML", "fomaml": "FOMAML"}
+
+
+@dataclass
+class Comparison:
+    speed_ratio: float | None  # MAML time per iteration / FOMAML time per iteration
+    memory_ratio: float | None  # MAML peak / FOMAML peak
+    accuracy_diff: float | None  # FOMAML - MAML, in accuracy units (0..1)
+    accuracy_diff_ci95: float | None
+    paired: bool
+    maml_acc: tuple[float, float] | None  # (accuracy, ci95)
+    fomaml_acc: tuple[float, float] | None
+    baseline: tuple[float, float] | None
+    chance: float
+    memory_metric: str | None
+
+
+def _acc(test):
+    return (test["accuracy"], test["ci95"]) if test else None
+
+
+def _ratio(a, b):
+    return a / b if a is not None and b not in (None, 0) else None
+
+
+def compare_numbers(record: dict) -> Comparison:
+    m, f = record["results"]["maml"], record["results"]["fomaml"]
+    diff = ci = None
+    paired = False
+    if m.get("test") and f.get("test"):
+        pm, pf = m["test"].get("per_task"), f["test"].get("per_task")
+        if pm and pf and len(pm) == len(pf) and len(pm) > 1:
+            d = [b - a for a, b in zip(pm, pf)]  # the same test tasks: a paired difference
+            diff, ci, paired = statistics.fmean(d), 1.96 * statistics.stdev(d) / math.sqrt(len(d)), True
+        else:
+            diff = f["test"]["accuracy"] - m["test"]["accuracy"]
+            ci = math.hypot(f["test"]["ci95"], m["test"]["ci95"])
+    return Comparison(
+        speed_ratio=_ratio(m.get("per_iteration_ms"), f.get("per_iteration_ms")),
+        memory_ratio=_ratio(m.get("peak_memory_bytes"), f.get("peak_memory_bytes")),
+        accuracy_diff=diff, accuracy_diff_ci95=ci, paired=paired,
+        maml_acc=_acc(m.get("test")), fomaml_acc=_acc(f.get("test")), baseline=_acc(record.get("baseline")),
+        chance=record["chance"], memory_metric=m.get("memory_metric") or f.get("memory_metric"),
+    )
+
+
+def ratio_words(c: Comparison) -> str:
+    """E.g. 'FOMAML 2.9× faster, 34 % less memory, 3.0 ± 1.1 points less accurate'."""
+    parts = []
+    if c.speed_ratio is not None:
+        r = c.speed_ratio
+        parts.append(f"{r:.1f}× faster" if r >= 1 else f"{1 / r:.1f}× slower")
+    if c.memory_ratio is not None:
+        saving = 1 - 1 / c.memory_ratio
+        parts.append(f"{abs(saving) * 100:.0f} % {'less' if saving >= 0 else 'more'} memory")
+    if c.accuracy_diff is not None:
+        d = c.accuracy_diff * 100
+        parts.append(f"{abs(d):.1f} ± {c.accuracy_diff_ci95 * 100:.1f} points {'more' if d >= 0 else 'less'} accurate")
+    return ("FOMAML " + ", ".join(parts)) if parts else "no complete comparison in this record"
+
+
+def _beats(acc: tuple[float, float] | None, ref: tuple[float, float] | None) -> bool:
+    return bool(acc and ref and acc[0] - ref[0] > math.hypot(acc[1], ref[1]))
+
+
+def recommendation(record: dict) -> str:
+    """A recommendation computed from the measured numbers only."""
+    c = compare_numbers(record)
+    if c.maml_acc is None or c.fomaml_acc is None:
+        missing = [NAMES[a] for a, r in record["results"].items() if not r.get("test")]
+        return (f"No recommendation: {' and '.join(missing)} has no test result "
+                f"({', '.join(record['results'][a]['status'] for a in record['results'] if not record['results'][a].get('test'))}).")
+    if not (_beats(c.maml_acc, c.baseline) or _beats(c.fomaml_acc, c.baseline)):
+        return (f"Neither variant beats the un-meta-trained initialisation ({c.baseline[0] * 100:.1f} %) beyond "
+                "the 95 % intervals: train longer before choosing.")
+    speed = f"{c.speed_ratio:.1f}×" if c.speed_ratio else "?"
+    mem = f"{(1 - 1 / c.memory_ratio) * 100:.0f} %" if c.memory_ratio else "?"
+    d, ci = c.accuracy_diff * 100, c.accuracy_diff_ci95 * 100
+    if abs(d) <= ci:
+        if c.speed_ratio and c.speed_ratio >= 1.1:
+            return (f"FOMAML: accuracy is the same within noise ({d:+.1f} ± {ci:.1f} points) and each iteration "
+                    f"is {speed} faster with {mem} less peak memory.")
+        return (f"Either: accuracy is the same within noise ({d:+.1f} ± {ci:.1f} points) and FOMAML saves "
+                f"little time here ({speed} per iteration).")
+    if d < 0:
+        return (f"MAML, if {-d:.1f} ± {ci:.1f} points matter: second order is more accurate here, at {speed} "
+                f"the time per iteration and {c.memory_ratio:.1f}× the peak memory. FOMAML when time or memory "
+                "is the limit.")
+    return (f"FOMAML: more accurate here ({d:+.1f} ± {ci:.1f} points) and {speed} faster per iteration; "
+            "second order did not pay off in this setting.")
+
+
+def _fmt_bytes(b):
+    return "–" if b is None else f"{b / 2**20:,.0f} MiB"
+
+
+def _fmt_acc(t):
+    return "–" if not t else f"{t['accuracy'] * 100:.1f} ± {t['ci95'] * 100:.1f} %"
+
+
+def _fmt(v, spec, unit=""):
+    return "–" if v is None else f"{v:{spec}}{unit}"
+
+
+def text_report(record: dict) -> str:
+    """The CLI summary: a small table, the ratios in words, the recommendation, the labels."""
+    m, f = record["results"]["maml"], record["results"]["fomaml"]
+    rows = [
+        ("status", m["status"], f["status"]),
+        ("iterations", f"{m['iterations_done']}/{m['iterations_planned']}", f"{f['iterations_done']}/{f['iterations_planned']}"),
+        ("training time", _fmt(m["train_time_s"], ".1f", " s"), _fmt(f["train_time_s"], ".1f", " s")),
+        ("per iteration", _fmt(m["per_iteration_ms"], ".1f", " ms"), _fmt(f["per_iteration_ms"], ".1f", " ms")),
+        ("peak memory", _fmt_bytes(m["peak_memory_bytes"]), _fmt_bytes(f["peak_memory_bytes"])),
+        ("final train loss", _fmt(m["final_train_loss"], ".3f"), _fmt(f["final_train_loss"], ".3f")),
+        ("test accuracy", _fmt_acc(m.get("test")), _fmt_acc(f.get("test"))),
+    ]
+    w = max(len(r[0]) for r in rows) + 2
+    lines = [f"{'':{w}}{'MAML':>18}{'FOMAML':>18}"] + [f"{a:{w}}{b:>18}{c:>18}" for a, b, c in rows]
+    env, proto, cfg = record["environment"], record["protocol"], record["config"]
+    base = record.get("baseline")
+    lines += [
+        "",
+        f"baseline (initialisation adapted the same way): {_fmt_acc(base)}; chance {record['chance'] * 100:.1f} %",
+        ratio_words(compare_numbers(record)),
+        "recommendation: " + recommendation(record),
+        "",
+        f"device: {env['device_name']} | torch {env['torch']} | path {proto.get('path')} | {env['date']}",
+        f"protocol: {proto['task']}; inner lr {cfg['inner_lr']}, {proto['train_inner_steps']} inner step(s) "
+        f"in training, {proto['test_inner_steps']} at test; {proto['test_tasks']} test tasks; {proto['batch_norm']}",
+        f"memory: {proto['memory']}",
+    ]
+    return "\n".join(lines)
+
+
+def sweep_report(record: dict) -> str:
+    """The scaling sweep as text: time and peak memory per iteration against inner steps."""
+    lines = [f"{'algorithm':10}{'inner steps':>12}{'ms/iteration':>14}{'peak memory':>14}"]
+    for p in record["points"]:
+        lines.append(f"{NAMES[p['algorithm']]:10}{p['inner_steps']:>12}{_fmt(p['per_iteration_ms'], '.1f'):>14}"
+                     f"{_fmt_bytes(p['peak_memory_bytes']):>14}")
+    env = record["environment"]
+    lines.append(f"device: {env['device_name']} | torch {env['torch']} | {record['protocol'].get('sweep', '')}")
+    return "\n".join(lines)

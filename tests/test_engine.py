@@ -1,0 +1,137 @@
+import json
+import math
+
+import pytest
+import torch
+
+from mamlviz import RunConfig, compare, engine, meta, records, summary
+from mamlviz.model import OmniglotCNN
+from mamlviz.seed_api import train_maml
+from mamlviz.tasks import TaskSampler
+from conftest import TINY
+
+
+def test_tiny_comparison_learns_and_is_fully_measured(tiny_record):
+    r = tiny_record
+    assert r["status"] == "complete" and r["kind"] == "compare"
+    base = r["baseline"]["accuracy"]
+    for name in ("maml", "fomaml"):
+        res = r["results"][name]
+        assert res["status"] == "complete" and res["iterations_done"] == 30
+        assert res["train_time_s"] > 0 and res["per_iteration_ms"] > 0 and res["peak_memory_bytes"] >= 0
+        assert len(res["curve"]["loss"]) == 30 and res["curve"]["time_s"] == sorted(res["curve"]["time_s"])
+        assert res["test"]["tasks"] == 20 and len(res["test"]["per_task"]) == 20
+        # meta-training beats the un-meta-trained initialisation adapted the same way
+        assert res["test"]["accuracy"] > base, (name, res["test"]["accuracy"], base)
+    assert r["chance"] == pytest.approx(0.2)
+    assert r["environment"]["device"] == "cpu" and r["environment"]["torch"] == torch.__version__
+    assert r["protocol"]["test_inner_steps"] == 2 and "transductive" in r["protocol"]["batch_norm"]
+    assert r["setup"]["path"] in ("loop", "vmap")
+    json.dumps(r, allow_nan=False)
+
+
+def test_same_task_stream_for_both_algorithms(tiny_record):
+    # both start from the same init and see the same first meta-batch: equal first-iteration query loss
+    m, f = tiny_record["results"]["maml"]["curve"], tiny_record["results"]["fomaml"]["curve"]
+    assert m["loss"][0] == pytest.approx(f["loss"][0], rel=1e-5)
+
+
+def test_summary_words_and_recommendation_come_from_the_numbers(tiny_record):
+    c = summary.compare_numbers(tiny_record)
+    m, f = tiny_record["results"]["maml"], tiny_record["results"]["fomaml"]
+    assert c.speed_ratio == pytest.approx(m["per_iteration_ms"] / f["per_iteration_ms"])
+    assert c.paired
+    text = summary.text_report(tiny_record)
+    assert f"{c.speed_ratio:.1f}×" in text and "recommendation:" in text
+    assert f"{f['test']['accuracy'] * 100:.1f}" in text
+
+
+def test_stop_ends_training_within_an_iteration_and_is_recorded():
+    seen = []
+
+    def on_progress(snap):
+        seen.append(snap)
+        if snap["phase"] == "train":
+            stop.set()
+
+    import threading
+    stop = threading.Event()
+    cfg = RunConfig(**{**TINY, "train_tasks": 400})
+    r = compare(cfg, on_progress=on_progress, stop=stop)
+    maml = r["results"]["maml"]
+    assert r["status"] == "stopped"
+    assert maml["status"] == "stopped" and 1 <= maml["iterations_done"] <= seen[-1]["iteration"] + 1
+    assert maml["test"] is not None  # partial results are kept, evaluated and labelled
+    assert r["results"]["fomaml"]["status"] == "not_run"
+    records.validate(r)
+
+
+def test_divergence_stops_one_algorithm_and_the_other_still_runs(monkeypatch):
+    real = meta.meta_gradient
+    calls = {"n": 0}
+
+    def poisoned(*args, **kw):
+        grads, loss, acc = real(*args, **kw)
+        if not kw["first_order"]:
+            calls["n"] += 1
+            if calls["n"] >= 4:
+                loss = loss * float("nan")
+        return grads, loss, acc
+
+    monkeypatch.setattr(meta, "meta_gradient", poisoned)
+    r = compare(RunConfig(**{**TINY, "path": "loop"}))
+    maml, fomaml = r["results"]["maml"], r["results"]["fomaml"]
+    assert maml["status"] == "diverged" and maml["diverged_at"] == 4 and maml["iterations_done"] == 3
+    assert all(math.isfinite(v) for v in maml["curve"]["loss"]) and len(maml["curve"]["loss"]) == 3
+    assert maml["test"] is None
+    assert fomaml["status"] == "complete" and fomaml["test"] is not None
+    assert r["status"] == "diverged"
+    records.validate(r)
+    assert "No recommendation" in summary.recommendation(r)
+
+
+def test_time_budget_caps_training():
+    r = compare(RunConfig(**{**TINY, "train_tasks": 100_000, "time_budget_s": 1.0, "eval_tasks": 10}))
+    for res in r["results"].values():
+        assert res["stop_reason"] == "time budget" and res["status"] == "complete"
+        assert 1.0 <= res["train_time_s"] < 5.0
+
+
+def test_graph_path_needs_cuda():
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present")
+    with pytest.raises(ValueError, match="path"):
+        compare(RunConfig(**{**TINY, "path": "graph"}))
+
+
+def test_cuda_device_refused_without_gpu():
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present")
+    with pytest.raises(ValueError, match="device"):
+        engine.resolve_device("cuda")
+
+
+def test_sweep_measures_each_inner_step_count():
+    r = engine.sweep(RunConfig(**{**TINY, "path": "loop"}), inner_steps=(1, 3), iterations=2)
+    assert [(p["algorithm"], p["inner_steps"]) for p in r["points"]] == [
+        ("maml", 1), ("fomaml", 1), ("maml", 3), ("fomaml", 3)]
+    steps = {(p["algorithm"], p["inner_steps"]): p["per_iteration_ms"] for p in r["points"]}
+    assert steps[("maml", 3)] > steps[("maml", 1)]  # three inner steps cost more than one
+    records.validate(r)
+
+
+def test_seed_api_train_maml_improves_query_loss():
+    data = engine.load_data(torch.device("cpu"))
+    sampler = TaskSampler(data.train, 5, 1, 2, seed=0)
+    batches = [sampler.sample(2) for _ in range(25)]
+    model = OmniglotCNN(5, seed=0)
+    model, learner, losses = train_maml(model, batches, inner_lr=0.4, outer_lr=0.005, inner_steps=1,
+                                        first_order=False)
+    assert len(losses) == 25 and sum(losses[-5:]) < sum(losses[:5])
+    b = TaskSampler(data.test, 5, 1, 2, seed=1).sample(1)
+    logits = learner.adapt(b.xs[0], b.ys[0])(b.xq[0])
+    assert logits.shape == (10, 5)
+    # any nn.Module works through the exact per-task loop
+    generic = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 5))
+    _, _, gl = train_maml(generic, batches[:3], 0.1, 0.01, 1, True)
+    assert len(gl) == 3 and all(math.isfinite(v) for v in gl)
