@@ -188,3 +188,13 @@ def scan(*folders: str | os.PathLike) -> tuple[list[tuple[Path, dict]], list[Ski
                 skipped.append(Skipped(str(path), str(e)))
     found.sort(key=lambda pr: pr[1]["created"], reverse=True)
     return found, skipped
+
+
+def curves_csv(record: dict) -> str:
+    """The training curves of a compare record as CSV (one row per stored point)."""
+    lines = ["algorithm,iteration,time_s,loss,accuracy"]
+    for name in ALGORITHMS:
+        c = record["results"][name]["curve"]
+        for row in zip(c["iteration"], c["time_s"], c["loss"], c["accuracy"]):
+            lines.append(f"{name},{row[0]},{row[1]:.6g},{row[2]:.6g},{row[3]:.6g}")
+    return "\n".join(lines) + "\n"

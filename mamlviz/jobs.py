@@ -1,0 +1,201 @@
+"""Training jobs for a multi-session UI: one at a time for the whole server, the rest queued.
+
+The UI holds only a job id; the worker thread writes into the ``Job`` under its lock and never
+touches the UI (Streamlit drops session-state writes from other threads). One job at a time,
+because CUDA memory counters are per device and two CPU jobs would distort each other's timings.
+A job goes on when the tab that started it closes, and its record is saved to ``runs_dir``.
+No torch at import time: the engine is imported by the worker when a job starts.
+"""
+from __future__ import annotations
+
+import copy
+import threading
+import time
+import traceback
+import uuid
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import records
+from .config import RunConfig
+
+ACTIVE = ("queued", "running")
+KEEP_FINISHED = 20
+
+
+@dataclass
+class Job:
+    kind: str  # "compare" or "sweep"
+    config: dict
+    label: str = ""
+    owner: str = ""
+    options: dict = field(default_factory=dict)  # sweep: inner_steps, iterations
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
+    created: float = field(default_factory=time.time)
+    state: str = "queued"  # queued, running, done, stopped, failed, cancelled
+    phase: str = "queued"
+    algorithm: str | None = None
+    progress: dict = field(default_factory=dict)  # algorithm -> latest snapshot (+ it/s)
+    curves: dict = field(default_factory=dict)  # algorithm -> {iteration, time_s, loss, accuracy}
+    record: dict | None = None
+    record_path: str | None = None
+    error: str | None = None
+    started: float | None = None
+    finished: float | None = None
+    stop_event: threading.Event = field(default_factory=threading.Event, repr=False)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def on_progress(self, snap: dict) -> None:
+        """compare()'s progress callback: keep the latest state and extend the live curves."""
+        with self.lock:
+            self.phase = snap.get("phase", self.phase)
+            name = snap.get("algorithm")
+            if name is None:
+                return
+            self.algorithm = name
+            self.progress[name] = dict(snap)
+            if snap.get("phase") == "train" and snap.get("loss") is not None:
+                c = self.curves.setdefault(name, {"iteration": [], "time_s": [], "loss": [], "accuracy": []})
+                c["iteration"].append(snap["iteration"])
+                c["time_s"].append(snap["elapsed_s"])
+                c["loss"].append(snap["loss"])
+                c["accuracy"].append(snap["accuracy"])
+
+    def snapshot(self) -> dict:
+        """A consistent copy for drawing (the worker keeps writing to the original)."""
+        with self.lock:
+            keep = ("id", "kind", "config", "label", "owner", "options", "created", "state", "phase", "algorithm",
+                    "progress", "curves", "record", "record_path", "error", "started", "finished")
+            return copy.deepcopy({k: getattr(self, k) for k in keep})
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE
+
+
+class JobRegistry:
+    """The server-wide queue: ``submit`` returns at once; a single worker thread runs jobs in order."""
+
+    def __init__(self, runs_dir: str | Path, run_compare=None, run_sweep=None):
+        self.runs_dir = Path(runs_dir)
+        self._run_compare, self._run_sweep = run_compare, run_sweep
+        self._lock = threading.Lock()
+        self._jobs: OrderedDict[str, Job] = OrderedDict()
+        self._queue: deque[Job] = deque()
+        self._wake = threading.Condition(self._lock)
+        self._closed = False
+        self._worker = threading.Thread(target=self._work, name="mamlviz-jobs", daemon=True)
+        self._worker.start()
+
+    def submit(self, kind: str, config: RunConfig | dict, label: str = "", owner: str = "", **options) -> Job:
+        if kind not in ("compare", "sweep"):
+            raise ValueError(f"kind: must be 'compare' or 'sweep', got {kind!r}")
+        cfg = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)  # validated here
+        job = Job(kind=kind, config=cfg.to_dict(), label=label, owner=owner, options=options)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the job registry is shut down")
+            self._jobs[job.id] = job
+            self._queue.append(job)
+            self._trim()
+            self._wake.notify_all()
+        return job
+
+    def get(self, job_id: str | None) -> Job | None:
+        with self._lock:
+            return self._jobs.get(job_id) if job_id else None
+
+    def running(self) -> Job | None:
+        with self._lock:
+            return next((j for j in self._jobs.values() if j.state == "running"), None)
+
+    def queued(self) -> list[Job]:
+        with self._lock:
+            return list(self._queue)
+
+    def position(self, job_id: str) -> int | None:
+        """1 for the next job to run, None when not queued."""
+        with self._lock:
+            for i, j in enumerate(self._queue):
+                if j.id == job_id:
+                    return i + 1
+        return None
+
+    def stop(self, job_id: str) -> None:
+        """Stop a running job within an iteration, or take a queued one off the queue."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                return
+            job.stop_event.set()
+            if job in self._queue:
+                self._queue.remove(job)
+                with job.lock:
+                    job.state, job.phase, job.finished = "cancelled", "cancelled", time.time()
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Stop everything (tests, server exit) and wait for the worker."""
+        with self._lock:
+            self._closed = True
+            for job in self._jobs.values():
+                job.stop_event.set()
+            self._queue.clear()
+            self._wake.notify_all()
+        self._worker.join(timeout)
+
+    def _trim(self):
+        finished = [j for j in self._jobs.values() if not j.active]
+        for j in finished[: max(0, len(finished) - KEEP_FINISHED)]:
+            del self._jobs[j.id]
+
+    def _work(self):
+        while True:
+            with self._lock:
+                while not self._queue and not self._closed:
+                    self._wake.wait()
+                if self._closed:
+                    return
+                job = self._queue.popleft()
+                with job.lock:
+                    job.state, job.phase, job.started = "running", "setup", time.time()
+            self._run(job)
+
+    def _run(self, job: Job):
+        try:
+            if job.kind == "compare":
+                if self._run_compare is None:
+                    from .engine import compare as run
+                else:
+                    run = self._run_compare
+                record = run(job.config, on_progress=job.on_progress, stop=job.stop_event, label=job.label)
+            else:
+                if self._run_sweep is None:
+                    from .engine import sweep as run
+                else:
+                    run = self._run_sweep
+                record = run(job.config, on_progress=job.on_progress, stop=job.stop_event, label=job.label,
+                             **job.options)
+            path = records.save(record, self.runs_dir / f"{record['id']}.json")
+            with job.lock:
+                job.record, job.record_path = record, str(path)
+                job.state = "stopped" if record.get("status") == "stopped" else "done"
+        except Exception as e:  # the UI shows it; the server goes on
+            with job.lock:
+                job.state, job.error = "failed", f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=5)}"
+        finally:
+            with job.lock:
+                job.phase, job.finished = "finished", time.time()
+
+
+def rate_and_eta(progress: dict, config: dict) -> tuple[float | None, float | None]:
+    """Iterations per second and seconds left for one algorithm's latest snapshot."""
+    it, total, elapsed = progress.get("iteration") or 0, progress.get("total") or 0, progress.get("elapsed_s") or 0
+    if it <= 0 or elapsed <= 0:
+        return None, None
+    rate = it / elapsed
+    eta = (total - it) / rate
+    budget = config.get("time_budget_s")
+    if budget:
+        eta = min(eta, max(0.0, budget - elapsed))
+    return rate, eta

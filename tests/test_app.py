@@ -1,0 +1,126 @@
+"""The dashboard through Streamlit's AppTest: pages render, validation, a tiny live run, bad records."""
+import json
+import time
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from mamlviz import records
+from conftest import ROOT
+
+TINY_UI = {"train_tasks": 8, "meta_batch": 2, "k_query": 2, "eval_tasks": 10, "eval_inner_steps": 1,
+           "inner_steps": 1}
+
+
+@pytest.fixture(autouse=True)
+def fresh_server(tmp_path, monkeypatch):
+    """st.cache_resource outlives AppTest instances: give every test its own registry and runs folder."""
+    monkeypatch.setenv("MAMLVIZ_RUNS_DIR", str(tmp_path / "runs"))
+    st.cache_resource.clear()
+    yield tmp_path / "runs"
+    from pages import common
+
+    try:
+        common.registry().shutdown()
+    finally:
+        st.cache_resource.clear()
+
+
+def _app():
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+
+
+@pytest.mark.parametrize("page", ["pages/compare.py", "pages/theory.py", "pages/scaling.py", "pages/history.py"])
+def test_every_page_renders(page):
+    at = _app()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+
+
+def test_theory_shows_the_engines_own_code():
+    at = _app().switch_page("pages/theory.py").run()
+    code = "\n".join(c.value for c in at.code)
+    assert "def inner_adapt" in code and "def _vmap_meta_gradient" in code
+    assert any("Hessian" in l.value for l in at.latex)
+
+
+def test_invalid_combination_is_explained_and_start_disabled():
+    at = _app()
+    at.number_input(key="meta_batch").set_value(8)
+    at.number_input(key="train_tasks").set_value(4)
+    at.run()
+    assert any("train_tasks" not in e.value and "at least meta_batch" in e.value for e in at.sidebar.error)
+    start = [b for b in at.sidebar.button if b.label in ("Start", "Queue run")][0]
+    assert start.disabled
+    at.number_input(key="train_tasks").set_value(16).run()
+    assert not [b for b in at.sidebar.button if b.label == "Start"][0].disabled
+
+
+def test_preset_fills_the_controls():
+    at = _app()
+    at.selectbox(key="preset").set_value("Seed's experiment: 200 tasks, 5 inner steps").run()
+    assert at.number_input(key="train_tasks").value == 200 and at.number_input(key="inner_steps").value == 5
+    assert at.number_input(key="inner_lr").value == pytest.approx(0.01)
+
+
+def _start_tiny(at):
+    for key, value in TINY_UI.items():
+        at.number_input(key=key).set_value(value)
+    at.selectbox(key="device").set_value("cpu")
+    at.run()
+    [b for b in at.sidebar.button if b.label == "Start"][0].click().run()
+    return at
+
+
+def _poll(at, until, timeout=180):
+    end = time.time() + timeout
+    while time.time() < end:
+        time.sleep(0.5)
+        at.run()  # AppTest cannot fire run_every: rerun by hand
+        if until(at):
+            return at
+    raise AssertionError("timed out waiting for the run")
+
+
+def test_a_tiny_run_from_the_compare_page_completes_and_shows_results(fresh_server):
+    at = _start_tiny(_app())
+    assert not at.exception
+    at = _poll(at, lambda a: any(s.value == "Results" for s in a.subheader))
+    figs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    titles = {a["text"] for f in figs for a in f["layout"].get("annotations", [])}
+    assert {"training time (s)", "test accuracy (%)"} <= titles
+    curves = [f for f in figs if any(t.get("mode") == "lines" for t in f["data"])]
+    assert {t["name"] for t in curves[0]["data"]} == {"MAML", "FOMAML"}
+    assert any("FOMAML" in m.value and "faster" in m.value or "slower" in m.value for m in at.markdown)
+    assert any("Recommendation" in i.value for i in at.info)
+    saved = list(fresh_server.glob("*.json"))
+    assert len(saved) == 1 and records.load(saved[0])["status"] == "complete"
+
+
+def test_stop_keeps_partial_results(fresh_server):
+    at = _app()
+    TINY = {**TINY_UI, "train_tasks": 4000}
+    for key, value in TINY.items():
+        at.number_input(key=key).set_value(value)
+    at.selectbox(key="device").set_value("cpu")
+    at.run()
+    [b for b in at.sidebar.button if b.label == "Start"][0].click().run()
+    _poll(at, lambda a: any("MAML: " in (p.proto.text or "") and "it/s" in (p.proto.text or "") for p in a.get("progress")))
+    [b for b in at.button if b.label == "Stop"][0].click().run()
+    at = _poll(at, lambda a: any(s.value == "Results" for s in a.subheader))
+    assert any("Stopped early" in w.value for w in at.warning)
+    rec = records.load(next(fresh_server.glob("*.json")))
+    assert rec["status"] == "stopped" and rec["results"]["fomaml"]["status"] == "not_run"
+
+
+def test_corrupt_record_files_are_listed_as_skipped(fresh_server, tiny_record):
+    fresh_server.mkdir(parents=True)
+    records.save(tiny_record, fresh_server / "good.json")
+    (fresh_server / "broken.json").write_text('{"schema": "mamlviz.run", "version": 1')
+    (fresh_server / "old.json").write_text(json.dumps({**tiny_record, "version": 0}))
+    at = _app().switch_page("pages/history.py").run()
+    assert not at.exception
+    text = " ".join(m.value for m in at.markdown)
+    assert "broken.json" in text and "not valid JSON" in text and "old.json" in text and "version" in text
+    assert len(at.dataframe) == 1

@@ -1,0 +1,133 @@
+"""End to end in a real headless Chromium: live curves update by themselves, results, Stop.
+
+Needs Debian's chromium (/usr/bin/chromium; .ci/run installs it) and the playwright package;
+playwright's own browser download does not work here, so the system browser is used.
+"""
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from conftest import ROOT
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium is not installed "
+                                "(apt-get install -y chromium)")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    runs = tmp_path_factory.mktemp("runs")
+    port = _free_port()
+    env = {**os.environ, "MAMLVIZ_RUNS_DIR": str(runs)}
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                             "--server.address", "127.0.0.1", "--server.headless", "true"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail(f"streamlit did not start: {proc.stdout.read().decode()[-2000:]}")
+    yield url, runs
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield b
+        b.close()
+
+
+def _set(page, label, value):
+    box = page.get_by_label(label, exact=True)
+    box.fill(str(value))
+    box.press("Enter")
+    page.wait_for_timeout(300)
+
+
+def _progress_text(page, name):
+    texts = page.locator('[data-testid="stProgress"]').all_inner_texts()
+    return next((t for t in texts if t.startswith(f"{name}:")), "")
+
+
+def _iterations(text):
+    m = re.search(r"(\d+)/(\d+) iterations", text)
+    return int(m.group(1)) if m else -1
+
+
+def _configure(page, train_tasks):
+    page.get_by_text("Advanced").click()
+    _set(page, "Meta-batch (tasks per iteration)", 2)
+    _set(page, "Query images per class", 2)
+    _set(page, "Evaluation tasks", 10)
+    _set(page, "Inner steps at test", 1)
+    _set(page, "Training tasks", train_tasks)
+
+
+def test_live_run_updates_by_itself_then_shows_results(server, browser, tmp_path):
+    url, runs = server
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url)
+    page.get_by_text("Run settings").wait_for(timeout=60_000)
+    _configure(page, 120)  # 60 iterations per variant: long enough to watch several refreshes
+    page.get_by_role("button", name="Start").click()
+    page.wait_for_function("() => document.body.innerText.includes('it/s')", timeout=60_000)
+    seen = set()
+    end = time.time() + 60
+    while time.time() < end and len(seen) < 3:  # no input from here on: the fragment timer redraws
+        for name in ("MAML", "FOMAML"):
+            n = _iterations(_progress_text(page, name))
+            if n > 0:
+                seen.add((name, n))
+        page.wait_for_timeout(250)
+    assert len(seen) >= 3, f"progress did not update by itself: {seen}"
+    assert page.locator(".js-plotly-plot .scatterlayer .trace").count() >= 2  # both curves are drawn
+    page.get_by_text("Results", exact=True).wait_for(timeout=120_000)
+    page.get_by_text("training time (s)").first.wait_for(timeout=30_000)
+    assert page.get_by_text("Recommendation.").count() >= 1
+    page.screenshot(path=str(tmp_path / "results.png"), full_page=True)
+    assert list(runs.glob("*.json"))
+
+
+def test_stop_button_ends_a_second_run(server, browser):
+    url, runs = server
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url)
+    page.get_by_text("Run settings").wait_for(timeout=60_000)
+    _configure(page, 4000)
+    before = set(runs.glob("*.json"))
+    page.get_by_role("button", name="Start").click()
+    page.wait_for_function("() => document.body.innerText.includes('it/s')", timeout=60_000)
+    t0 = time.time()
+    page.get_by_role("button", name="Stop").click()
+    page.get_by_text("Stopped early", exact=False).wait_for(timeout=60_000)
+    assert time.time() - t0 < 60
+    new = set(runs.glob("*.json")) - before
+    assert len(new) == 1
+    import json
+
+    rec = json.loads(next(iter(new)).read_text())
+    assert rec["status"] == "stopped" and rec["results"]["maml"]["iterations_done"] < 2000
