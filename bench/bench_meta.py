@@ -68,7 +68,7 @@ def main():
             rows.append(row)
     env = measure.environment(device)
     print(f"\n{env['device_name']} | torch {env['torch']} | 5-way 1-shot, 15 queries, meta-batch {args.meta_batch}")
-    print(f"{'algorithm':9}{'steps':>6}" + "".join(f"{p + ' ms':>12}" for p in paths) + f"{'best/loop':>12}")
+    print(f"{'algorithm':9}{'steps':>6}" + "".join(f"{p + ' ms':>12}" for p in paths) + f"{'loop/fast':>12}")
     for r in rows:
         best = min(r[p]["ms"] for p in paths if p != "loop")
         print(f"{r['algorithm']:9}{r['inner_steps']:>6}" + "".join(f"{r[p]['ms']:>12.2f}" for p in paths)

@@ -66,5 +66,5 @@ def detect() -> Capabilities:
         return Capabilities(True, True, name, hosted, True, f"Training on {name}.")
     return Capabilities(True, False, name, hosted, True,
                         "No GPU here: live training runs on the CPU with a small config, so its times, memory "
-                        "and accuracy are CPU figures for that config, not the paper's GPU setting. The GPU "
-                        "figures are in the cached runs.")
+                        "and accuracy are CPU figures for that config, not the paper's GPU setting; "
+                        "GPU runs, where recorded, are on the History page.")

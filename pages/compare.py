@@ -101,13 +101,14 @@ if start:
     label = f"{cfg.n_way}-way {cfg.k_shot}-shot, {cfg.inner_steps} inner step(s), {cfg.train_tasks} tasks"
     mine = registry.submit("compare", cfg, label=label, owner=common.owner())
     st.session_state["job_id"] = mine.id
+    st.rerun()  # draw the page again with Start disabled and the live view
 
 st.title("MAML vs first-order MAML, side by side")
 st.markdown("Both variants meta-train on the **same Omniglot task stream** from the **same initialisation**; "
             "then both adapt to the same held-out test tasks. Training time, peak memory and accuracy are "
             "measured on this machine. The [theory](/theory) explains where the difference comes from.")
 if caps.hosted and not caps.cuda and caps.live_training:
-    st.caption("🖥️ " + caps.reason)
+    st.caption(caps.reason)
 
 if busy and (mine is None or not mine.active):
     snap = running.snapshot()

@@ -47,6 +47,7 @@ if st.button("Start sweep", type="primary", disabled=bool(problems) or bool(job 
     job = registry.submit("sweep", cfg, label=f"sweep inner steps {','.join(map(str, sorted(steps)))}",
                           owner=common.owner(), inner_steps=tuple(sorted(steps)), iterations=int(iterations))
     st.session_state["sweep_job_id"] = job.id
+    st.rerun()
 
 if job is not None:
     @st.fragment(run_every=0.5 if job.active else None)

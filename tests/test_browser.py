@@ -92,7 +92,7 @@ def test_live_run_updates_by_itself_then_shows_results(server, browser, tmp_path
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(url)
     page.get_by_text("Run settings").wait_for(timeout=60_000)
-    _configure(page, 120)  # 60 iterations per variant: long enough to watch several refreshes
+    _configure(page, 40)  # 20 iterations per variant: long enough to watch several refreshes
     page.get_by_role("button", name="Start").click()
     page.wait_for_function("() => document.body.innerText.includes('it/s')", timeout=60_000)
     seen = set()

@@ -27,7 +27,8 @@ def _fake_compare(tiny_record, gate):
                      "loss": 1.5, "accuracy": 0.3})
         while not gate.is_set() and not stop.is_set():
             time.sleep(0.01)
-        return {**tiny_record, "status": "stopped" if stop.is_set() else "complete", "label": label}
+        return {**tiny_record, "id": f"{tiny_record['id']}-{label}", "status": "stopped" if stop.is_set() else "complete",
+                "label": label}
     return run
 
 
