@@ -280,7 +280,8 @@ def evaluate(params: dict, cfg: RunConfig, device: torch.device, data: Data, pat
     n = len(per_task)
     mean = statistics.fmean(per_task)
     ci95 = 1.96 * statistics.stdev(per_task) / math.sqrt(n) if n > 1 else 0.0
-    return {"accuracy": mean, "ci95": ci95, "tasks": n, "per_task": [round(a, 4) for a in per_task]}
+    return {"accuracy": mean, "ci95": ci95, "tasks": n, "over_chance": mean - 1.0 / cfg.n_way,
+            "per_task": [round(a, 4) for a in per_task]}
 
 
 def _protocol(cfg: RunConfig, device: torch.device, path: str) -> dict:

@@ -124,6 +124,8 @@ def text_report(record: dict) -> str:
         ("peak memory", _fmt_bytes(m["peak_memory_bytes"]), _fmt_bytes(f["peak_memory_bytes"])),
         ("final train loss", _fmt(m["final_train_loss"], ".3f"), _fmt(f["final_train_loss"], ".3f")),
         ("test accuracy", _fmt_acc(m.get("test")), _fmt_acc(f.get("test"))),
+        ("over chance", *(f"{t['over_chance'] * 100:+.1f} points" if t and "over_chance" in t else "–"
+                          for t in (m.get("test"), f.get("test")))),
     ]
     w = max(len(r[0]) for r in rows) + 2
     lines = [f"{'':{w}}{'MAML':>18}{'FOMAML':>18}"] + [f"{a:{w}}{b:>18}{c:>18}" for a, b, c in rows]

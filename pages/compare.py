@@ -172,6 +172,11 @@ def live_view(job_id: str):
                      key=f"x-{job_id}", help="Wall-clock seconds show the speed difference directly.")
         series = {n: r["curve"] for n, r in snap["record"]["results"].items()} if snap["record"] else snap["curves"]
         st.plotly_chart(charts.curves(series, x=x), key=f"curves-{job_id}")
+        cfg = snap["config"]
+        st.caption(charts.label(snap["record"]) if snap["record"] else
+                   f"Live, on {caps.device_name if cfg['device'] != 'cpu' else 'CPU'}: {cfg['n_way']}-way "
+                   f"{cfg['k_shot']}-shot, {cfg['k_query']} queries per class, {cfg['inner_steps']} inner step(s), "
+                   f"meta-batch {cfg['meta_batch']}. Points are means over the iterations since the last redraw.")
         if state not in ("queued", "running") and st.session_state.get("final_drawn") != job_id:
             st.session_state["final_drawn"] = job_id
             st.rerun()  # the whole page: the timer stops and the results appear

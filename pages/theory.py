@@ -100,20 +100,25 @@ with st.expander("Batch norm from primitives (why not F.batch_norm)"):
     st.code(source.function_source("model", "batch_norm"), language="python")
 
 st.subheader("FAQ")
-with st.expander("Is MAML's gradient here exact?"):
-    st.markdown("Yes. The tests compare the vectorized meta-gradient in float64 against a per-task "
-                "plain-autograd implementation (relative error below 1e-10) and against finite differences "
-                "on a smooth variant of the network, for one and several inner steps, both orders.")
-with st.expander("Why write batch norm by hand?"):
-    st.markdown("Under `torch.func.vmap`, `F.batch_norm` in training mode returns a wrong second-order "
-                "gradient (functorch issue 534). Mean, variance and `rsqrt` written out are exact.")
-with st.expander("What is 'transductive' batch norm?"):
-    st.markdown("Batch statistics are used at test time too, computed over the task's query batch, as in "
-                "the MAML paper's Omniglot experiments. Every record states this in its protocol.")
-with st.expander("Why can FOMAML be less than 2× faster?"):
-    st.markdown("Skipping the Hessian term removes only the backward pass through the inner loop; the "
-                "forward passes, the query backward and data handling remain. The ratio depends on the "
-                "number of inner steps, the device and the batch sizes: the Scaling page measures it.")
-with st.expander("What is the baseline?"):
-    st.markdown("The same random initialisation both variants start from, adapted to each test task with "
-                "the same inner steps but never meta-trained. Meta-learning is worth its cost only above it.")
+FAQ = [
+    ("Is MAML's gradient here exact?",
+     "Yes. The tests compare the vectorized meta-gradient in float64 against a per-task "
+     "plain-autograd implementation (the tests require a relative error below 1e-10) and against finite differences "
+     "on a smooth variant of the network, for one and several inner steps, both orders."),
+    ("Why write batch norm by hand?",
+     "Under `torch.func.vmap`, `F.batch_norm` in training mode returns a wrong second-order "
+     "gradient (functorch issue 534). Mean, variance and `rsqrt` written out are exact."),
+    ("What is 'transductive' batch norm?",
+     "Batch statistics are used at test time too, computed over the task's query batch, as in "
+     "the MAML paper's Omniglot experiments. Every record states this in its protocol."),
+    ("Why can FOMAML be less than 2× faster?",
+     "Skipping the Hessian term removes only the backward pass through the inner loop; the "
+     "forward passes, the query backward and data handling remain. The ratio depends on the "
+     "number of inner steps, the device and the batch sizes: the Scaling page measures it."),
+    ("What is the baseline?",
+     "The same random initialisation both variants start from, adapted to each test task with "
+     "the same inner steps but never meta-trained. Meta-learning is worth its cost only above it."),
+]
+for question, answer in FAQ:
+    with st.expander(question):
+        st.markdown(answer)

@@ -124,3 +124,18 @@ def test_corrupt_record_files_are_listed_as_skipped(fresh_server, tiny_record):
     text = " ".join(m.value for m in at.markdown)
     assert "broken.json" in text and "not valid JSON" in text and "old.json" in text and "version" in text
     assert len(at.dataframe) == 1
+
+
+def test_a_tiny_sweep_from_the_scaling_page(fresh_server):
+    at = _app().switch_page("pages/scaling.py").run()
+    at.multiselect[0].set_value([1, 2])
+    at.number_input[0].set_value(2)
+    at.number_input[1].set_value(1)
+    at.run()
+    [b for b in at.button if b.label == "Start sweep"][0].click().run()
+    at = _poll(at, lambda a: any("Sweep finished" in s.value for s in a.success))
+    at.run()
+    rec = records.load(next(fresh_server.glob("*.json")))
+    assert rec["kind"] == "sweep" and {(p["algorithm"], p["inner_steps"]) for p in rec["points"]} == {
+        ("maml", 1), ("fomaml", 1), ("maml", 2), ("fomaml", 2)}
+    assert not at.exception
