@@ -139,3 +139,19 @@ def test_a_tiny_sweep_from_the_scaling_page(fresh_server):
     assert rec["kind"] == "sweep" and {(p["algorithm"], p["inner_steps"]) for p in rec["points"]} == {
         ("maml", 1), ("fomaml", 1), ("maml", 2), ("fomaml", 2)}
     assert not at.exception
+
+
+def test_a_second_session_sees_the_running_job_and_can_watch_or_queue(fresh_server):
+    first = _app()
+    for key, value in {**TINY_UI, "train_tasks": 4000}.items():
+        first.number_input(key=key).set_value(value)
+    first.selectbox(key="device").set_value("cpu")
+    first.run()
+    [b for b in first.sidebar.button if b.label == "Start"][0].click().run()
+    second = _app()  # another browser session: same server-wide registry
+    assert any("Another session's run is in progress" in i.value for i in second.info)
+    assert [b for b in second.sidebar.button if b.label == "Queue run"]
+    [b for b in second.button if b.label == "Watch it"][0].click().run()
+    _poll(second, lambda a: any("MAML: " in (p.proto.text or "") for p in a.get("progress")))
+    [b for b in second.button if b.label == "Stop"][0].click().run()
+    _poll(second, lambda a: any(s.value == "Results" for s in a.subheader))
