@@ -139,6 +139,7 @@ def main(argv=None) -> int:
                 record = engine.compare(cfg, on_progress=bars, stop=stop, label=ns.label)
             finally:
                 bars.close()
+            record["setup"]["launched_from"] = "cli"
             print(summary.text_report(record))
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)

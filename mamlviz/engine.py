@@ -356,7 +356,7 @@ def compare(config: RunConfig | dict, on_progress: Progress | None = None, stop:
     record.update({
         "status": status,
         "protocol": _protocol(cfg, device, path),
-        "setup": {"data_load_s": data.load_s, "path": path, "path_selection": selection,
+        "setup": {"launched_from": "python", "data_load_s": data.load_s, "path": path, "path_selection": selection,
                   "eval_time_s": time.perf_counter() - t_eval, "params": model.count_params(init)},
         "results": results,
         "baseline": baseline,

@@ -176,6 +176,8 @@ class JobRegistry:
                     run = self._run_sweep
                 record = run(job.config, on_progress=job.on_progress, stop=job.stop_event, label=job.label,
                              **job.options)
+            if record["kind"] == "compare":
+                record["setup"]["launched_from"] = "dashboard"
             path = records.save(record, self.runs_dir / f"{record['id']}.json")
             with job.lock:
                 job.record, job.record_path = record, str(path)

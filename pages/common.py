@@ -75,7 +75,10 @@ def show_results(record: dict, key: str) -> None:
          f"{base['ci95'] * 100:.1f} %**; " if base else "") + f"chance: **{record['chance'] * 100:.0f} %**.")
     st.info("**Recommendation.** " + summary.recommendation(record))
     st.caption(f"{charts.label(record)}. Memory: {record['protocol'].get('memory')}. "
-               f"Timing: {record['protocol'].get('timing')}.")
+               f"Timing: {record['protocol'].get('timing')}."
+               + (" Trained by the dashboard while it redrew the live curves: on a machine with few cores the "
+                  "browser's drawing competes with training, so for benchmark figures use the CLI."
+                  if record.get("setup", {}).get("launched_from") == "dashboard" else ""))
     d1, d2 = st.columns(2)
     d1.download_button("Download run record (JSON)", records.dumps(record), file_name=f"{record['id']}.json",
                        mime="application/json", key=f"json-{key}")

@@ -1,4 +1,5 @@
 """Compare: train MAML and FOMAML side by side, watch both curves grow, read the measured verdict."""
+import os
 from types import SimpleNamespace
 
 import streamlit as st
@@ -37,6 +38,8 @@ ADVANCED = {
 FIELDS = {**BASIC, **ADVANCED}
 DEVICES = ["auto", "cpu"] + (["cuda"] if caps.cuda else [])
 # Live training on a hosted CPU stays small, so that one visitor cannot hold the server for long.
+# Redraw period of the live view while a job runs (MAMLVIZ_REFRESH_S overrides).
+LIVE_REFRESH_S = float(os.environ.get("MAMLVIZ_REFRESH_S", "0.5"))
 HOSTED_CPU_LIMITS = {"train_tasks": 4000, "eval_tasks": 400, "inner_steps": 5, "meta_batch": 16, "n_way": 20}
 
 
@@ -146,7 +149,7 @@ def live_view(job_id: str):
         st.session_state.pop("job_id", None)
         return
 
-    @st.fragment(run_every=0.5 if job.active else None)
+    @st.fragment(run_every=LIVE_REFRESH_S if job.active else None)
     def live():
         snap = registry.get(job_id).snapshot()
         state = snap["state"]
