@@ -5,8 +5,8 @@ from .config import RunConfig
 
 # Whole comparison (both trainings + evaluation of three models) in about a minute on 2 CPU cores;
 # measured figures are in the README (bench/cpu_default.py prints them).
-CPU_QUICK = RunConfig(n_way=5, k_shot=1, k_query=3, inner_lr=0.4, outer_lr=0.003, inner_steps=1,
-                      eval_inner_steps=3, meta_batch=4, train_tasks=320, eval_tasks=64, device="cpu")
+CPU_QUICK = RunConfig(n_way=5, k_shot=1, k_query=3, inner_lr=0.4, outer_lr=0.005, inner_steps=1,
+                      eval_inner_steps=3, meta_batch=2, train_tasks=300, eval_tasks=64, device="cpu")
 
 # Finn et al. 2017, Omniglot 5-way 1-shot: inner lr 0.4, 1 step (3 at test), meta-batch 32, Adam 1e-3;
 # capped at 25 s of training per algorithm so that the comparison ends in about a minute on a GPU.
