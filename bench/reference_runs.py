@@ -2,6 +2,7 @@
 
     python bench/reference_runs.py --out OUT_DIR [--budget 90] [--budget-20way 60]
 
+First runs bench/gpu_check.py (exactness on the device, CUDA graph vs vmap) and stops if it fails.
 Writes one run record per run into OUT_DIR, plus bench.json (fast path vs per-task loop) and
 index.json (which record is which). Every number comes from the project's own compare/sweep.
 """
@@ -27,6 +28,12 @@ def main():
     args.out.mkdir(parents=True, exist_ok=True)
     t_all = time.perf_counter()
     index = []
+    check = subprocess.run([sys.executable, str(Path(__file__).with_name("gpu_check.py")), "--device", args.device],
+                           capture_output=True, text=True)
+    (args.out / "gpu_check.txt").write_text(check.stdout + check.stderr)
+    print(check.stdout + check.stderr, flush=True)
+    if check.returncode != 0:
+        sys.exit("correctness checks failed on the device: no reference runs recorded")
 
     def run(name, cfg, label, what):
         t0 = time.perf_counter()
