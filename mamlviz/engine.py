@@ -298,7 +298,7 @@ def _protocol(cfg: RunConfig, device: torch.device, path: str) -> dict:
         "outer_optimizer": f"Adam lr={cfg.outer_lr}",
         "timing": ("training wall clock, synchronized every iteration, on-device task sampling included; "
                    "data loading, path selection and CUDA-graph capture excluded and reported apart"),
-        "memory": measure.PeakMemory(device).metric,
+        "memory": measure.memory_metric(device),
         "path": path,
         "time_budget_s": cfg.time_budget_s,
     }

@@ -164,18 +164,11 @@ class JobRegistry:
     def _run(self, job: Job):
         try:
             if job.kind == "compare":
-                if self._run_compare is None:
-                    from .engine import compare as run
-                else:
-                    run = self._run_compare
-                record = run(job.config, on_progress=job.on_progress, stop=job.stop_event, label=job.label)
+                run = self._run_compare or _engine().compare
             else:
-                if self._run_sweep is None:
-                    from .engine import sweep as run
-                else:
-                    run = self._run_sweep
-                record = run(job.config, on_progress=job.on_progress, stop=job.stop_event, label=job.label,
-                             **job.options)
+                run = self._run_sweep or _engine().sweep
+            record = run(job.config, on_progress=job.on_progress, stop=job.stop_event, label=job.label,
+                         **job.options)
             if record["kind"] == "compare":
                 record["setup"]["launched_from"] = "dashboard"
             path = records.save(record, self.runs_dir / f"{record['id']}.json")
@@ -188,6 +181,12 @@ class JobRegistry:
         finally:
             with job.lock:
                 job.phase, job.finished = "finished", time.time()
+
+
+def _engine():
+    from . import engine  # torch loads here, in the worker, not when the UI imports this module
+
+    return engine
 
 
 def rate_and_eta(progress: dict, config: dict) -> tuple[float | None, float | None]:

@@ -53,13 +53,18 @@ def release_memory(device: torch.device) -> None:
             pass
 
 
+def memory_metric(device: torch.device) -> str:
+    """What PeakMemory measures on ``device``, for labels."""
+    return ("cuda max_memory_allocated (includes CUDA-graph pools)" if device.type == "cuda"
+            else "process peak RSS increase, sampled every 5 ms")
+
+
 class PeakMemory:
     """Context manager: ``.peak_bytes`` (absolute) and ``.increase_bytes`` (over the start)."""
 
     def __init__(self, device: torch.device, interval_s: float = 0.005):
         self.device, self.interval_s = device, interval_s
-        self.metric = ("cuda max_memory_allocated (includes CUDA-graph pools)" if device.type == "cuda"
-                       else "process peak RSS increase, sampled every 5 ms")
+        self.metric = memory_metric(device)
         self._stop = threading.Event()
         self._peak = 0
 
