@@ -125,12 +125,20 @@ if busy and (mine is None or not mine.active):
 
 
 def _progress_line(name, snap):
+    if snap["record"]:  # finished: say how it ended, from the record
+        r = snap["record"]["results"][name]
+        rate = f" · {1000 / r['per_iteration_ms']:.1f} it/s" if r["per_iteration_ms"] else ""
+        return (r["iterations_done"] / max(1, r["iterations_planned"]),
+                f"{summary.NAMES[name]}: {r['iterations_done']}/{r['iterations_planned']} iterations{rate} · "
+                f"{r['status'].replace('_', ' ')}")
     p = snap["progress"].get(name)
     if p is None:
         return 0.0, f"{summary.NAMES[name]}: waiting"
     total = max(1, p["total"])
     frac = min(1.0, p["iteration"] / total)
     if p["phase"] == "eval":
+        if snap["algorithm"] != name:
+            return frac, f"{summary.NAMES[name]}: evaluated"
         return frac, f"{summary.NAMES[name]}: evaluating on {snap['config']['eval_tasks']} test tasks…"
     rate, eta = rate_and_eta(p, snap["config"])
     text = f"{summary.NAMES[name]}: {p['iteration']}/{total} iterations"

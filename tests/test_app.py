@@ -96,6 +96,8 @@ def test_a_tiny_run_from_the_compare_page_completes_and_shows_results(fresh_serv
     assert any("Recommendation" in i.value for i in at.info)
     saved = list(fresh_server.glob("*.json"))
     assert len(saved) == 1 and records.load(saved[0])["status"] == "complete"
+    texts = [p.proto.text for p in at.get("progress")]
+    assert any(t.startswith("MAML: 4/4 iterations") and t.endswith("complete") for t in texts), texts
 
 
 def test_stop_keeps_partial_results(fresh_server):
