@@ -4,7 +4,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .summary import NAMES, compare_numbers
+from .summary import NAMES
 
 COLORS = {"maml": "#d62728", "fomaml": "#1f77b4"}
 X_AXES = {"iteration": "meta-iteration", "time_s": "training wall-clock (s)"}
@@ -130,8 +130,3 @@ def history(entries: list[tuple[str, dict]]) -> go.Figure:
                       legend=dict(orientation="h", yanchor="bottom", y=1.12, x=0))
     return fig
 
-
-def ratios_caption(record: dict) -> str:
-    c = compare_numbers(record)
-    return (f"speed ratio {c.speed_ratio:.2f}" if c.speed_ratio else "") + (
-        f", memory ratio {c.memory_ratio:.2f}" if c.memory_ratio else "")

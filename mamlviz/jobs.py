@@ -36,7 +36,7 @@ class Job:
     state: str = "queued"  # queued, running, done, stopped, failed, cancelled
     phase: str = "queued"
     algorithm: str | None = None
-    progress: dict = field(default_factory=dict)  # algorithm -> latest snapshot (+ it/s)
+    progress: dict = field(default_factory=dict)  # algorithm -> its latest progress snapshot
     curves: dict = field(default_factory=dict)  # algorithm -> {iteration, time_s, loss, accuracy}
     record: dict | None = None
     record_path: str | None = None
@@ -109,10 +109,6 @@ class JobRegistry:
     def running(self) -> Job | None:
         with self._lock:
             return next((j for j in self._jobs.values() if j.state == "running"), None)
-
-    def queued(self) -> list[Job]:
-        with self._lock:
-            return list(self._queue)
 
     def position(self, job_id: str) -> int | None:
         """1 for the next job to run, None when not queued."""

@@ -101,11 +101,13 @@ def recommendation(record: dict) -> str:
             "second order did not pay off in this setting.")
 
 
-def _fmt_bytes(b):
+def fmt_bytes(b) -> str:
+    """Bytes as MiB, or a dash when not measured."""
     return "–" if b is None else f"{b / 2**20:,.0f} MiB"
 
 
-def _fmt_acc(t):
+def fmt_accuracy(t) -> str:
+    """A test result as '74.9 ± 3.9 %', or a dash when there is none."""
     return "–" if not t else f"{t['accuracy'] * 100:.1f} ± {t['ci95'] * 100:.1f} %"
 
 
@@ -121,9 +123,9 @@ def text_report(record: dict) -> str:
         ("iterations", f"{m['iterations_done']}/{m['iterations_planned']}", f"{f['iterations_done']}/{f['iterations_planned']}"),
         ("training time", _fmt(m["train_time_s"], ".1f", " s"), _fmt(f["train_time_s"], ".1f", " s")),
         ("per iteration", _fmt(m["per_iteration_ms"], ".1f", " ms"), _fmt(f["per_iteration_ms"], ".1f", " ms")),
-        ("peak memory", _fmt_bytes(m["peak_memory_bytes"]), _fmt_bytes(f["peak_memory_bytes"])),
+        ("peak memory", fmt_bytes(m["peak_memory_bytes"]), fmt_bytes(f["peak_memory_bytes"])),
         ("final train loss", _fmt(m["final_train_loss"], ".3f"), _fmt(f["final_train_loss"], ".3f")),
-        ("test accuracy", _fmt_acc(m.get("test")), _fmt_acc(f.get("test"))),
+        ("test accuracy", fmt_accuracy(m.get("test")), fmt_accuracy(f.get("test"))),
         ("over chance", *(f"{t['over_chance'] * 100:+.1f} points" if t and "over_chance" in t else "–"
                           for t in (m.get("test"), f.get("test")))),
     ]
@@ -133,7 +135,7 @@ def text_report(record: dict) -> str:
     base = record.get("baseline")
     lines += [
         "",
-        f"baseline (initialisation adapted the same way): {_fmt_acc(base)}; chance {record['chance'] * 100:.1f} %",
+        f"baseline (initialisation adapted the same way): {fmt_accuracy(base)}; chance {record['chance'] * 100:.1f} %",
         ratio_words(compare_numbers(record)),
         "recommendation: " + recommendation(record),
         "",
@@ -150,7 +152,7 @@ def sweep_report(record: dict) -> str:
     lines = [f"{'algorithm':10}{'inner steps':>12}{'ms/iteration':>14}{'peak memory':>14}"]
     for p in record["points"]:
         lines.append(f"{NAMES[p['algorithm']]:10}{p['inner_steps']:>12}{_fmt(p['per_iteration_ms'], '.1f'):>14}"
-                     f"{_fmt_bytes(p['peak_memory_bytes']):>14}")
+                     f"{fmt_bytes(p['peak_memory_bytes']):>14}")
     env = record["environment"]
     lines.append(f"device: {env['device_name']} | torch {env['torch']} | {record['protocol'].get('sweep', '')}")
     return "\n".join(lines)

@@ -59,8 +59,8 @@ def show_results(record: dict, key: str) -> None:
     cols = st.columns(3)
     for col, (title, key_, fmt) in zip(cols, (
             ("Training time", "train_time_s", lambda v: f"{v:.1f} s"),
-            ("Peak memory", "peak_memory_bytes", lambda v: f"{v / 2**20:,.0f} MiB"),
-            ("Test accuracy", "test", lambda t: f"{t['accuracy'] * 100:.1f} ± {t['ci95'] * 100:.1f} %"))):
+            ("Peak memory", "peak_memory_bytes", summary.fmt_bytes),
+            ("Test accuracy", "test", summary.fmt_accuracy))):
         with col:
             st.markdown(f"**{title}**")
             for n in ("maml", "fomaml"):
@@ -71,8 +71,8 @@ def show_results(record: dict, key: str) -> None:
     st.markdown(f"#### {summary.ratio_words(c)}")
     base = record.get("baseline")
     st.markdown(
-        (f"Un-meta-trained initialisation, adapted the same way: **{base['accuracy'] * 100:.1f} ± "
-         f"{base['ci95'] * 100:.1f} %**; " if base else "") + f"chance: **{record['chance'] * 100:.0f} %**.")
+        (f"Un-meta-trained initialisation, adapted the same way: **{summary.fmt_accuracy(base)}**; "
+         if base else "") + f"chance: **{record['chance'] * 100:.0f} %**.")
     st.info("**Recommendation.** " + summary.recommendation(record))
     st.caption(f"{charts.label(record)}. Memory: {record['protocol'].get('memory')}. "
                f"Timing: {record['protocol'].get('timing')}."

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import streamlit as st
 
-from mamlviz import charts, hosting, presets, summary
+from mamlviz import charts, presets, summary
 from mamlviz.config import RunConfig, validation_errors
 from mamlviz.jobs import rate_and_eta
 from pages import common

@@ -47,8 +47,8 @@ def _measured(key, fmt):
 
 
 t = _measured("per_iteration_ms", lambda v: f"{v:.1f} ms")
-m = _measured("peak_memory_bytes", lambda v: f"{v / 2**20:,.0f} MiB")
-a = _measured("test", lambda v: f"{v['accuracy'] * 100:.1f} ± {v['ci95'] * 100:.1f} %")
+m = _measured("peak_memory_bytes", summary.fmt_bytes)
+a = _measured("test", summary.fmt_accuracy)
 st.markdown(f"""
 | | MAML (second order) | FOMAML (first order) |
 |---|---|---|
