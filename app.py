@@ -1,23 +1,29 @@
 """mamlviz: MAML vs first-order MAML on Omniglot, trained side by side and measured live."""
+
 import streamlit as st
 
 from pages import common
 
 st.set_page_config(page_title="mamlviz: MAML vs FOMAML", page_icon=":material/psychology:", layout="wide")
 
-page = st.navigation([
-    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:", default=True),
-    st.Page("pages/theory.py", title="Theory", icon=":material/functions:"),
-    st.Page("pages/scaling.py", title="Scaling", icon=":material/show_chart:"),
-    st.Page("pages/history.py", title="History", icon=":material/history:"),
-])
+page = st.navigation(
+    [
+        st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:", default=True),
+        st.Page("pages/theory.py", title="Theory", icon=":material/functions:"),
+        st.Page("pages/scaling.py", title="Scaling", icon=":material/show_chart:"),
+        st.Page("pages/history.py", title="History", icon=":material/history:"),
+    ]
+)
 
 caps = common.capabilities()
 with st.sidebar:
     running = common.registry().running()
     if running is not None:
         st.caption(f"Server: a {running.kind} run is in progress ({running.label or running.id}).")
-    st.caption(("Hosted mode · " if caps.hosted else "") + caps.device_name
-               + ("" if caps.live_training else " · live training off"))
+    st.caption(
+        ("Hosted mode · " if caps.hosted else "")
+        + caps.device_name
+        + ("" if caps.live_training else " · live training off")
+    )
 
 page.run()

@@ -6,19 +6,21 @@ Each meta-iteration is the full step (meta-gradient + Adam update) on a fresh-lo
 5-way 1-shot tasks with 15 queries per class. Median of ``--reps`` synchronized timings after a
 warm-up; CUDA-graph capture is excluded and printed separately.
 """
+
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
 
-import torch  # noqa: E402
-
-from mamlviz import RunConfig, engine, measure, model  # noqa: E402
-from mamlviz.tasks import TaskSampler  # noqa: E402
+from mamlviz import RunConfig
+from mamlviz.engine import measure, model
+from mamlviz.engine.data import load_data
+from mamlviz.engine.step import MetaStep
+from mamlviz.engine.tasks import TaskSampler
+from mamlviz.records import ALGORITHMS, FIRST_ORDER
 
 
 def time_path(path, cfg, device, data, first_order, reps):
@@ -27,7 +29,7 @@ def time_path(path, cfg, device, data, first_order, reps):
     batches = [sampler.sample(cfg.meta_batch) for _ in range(4)]  # rotate a few inputs
     measure.release_memory(device)
     with measure.PeakMemory(device) as mem:
-        step = engine.MetaStep(path, params, cfg, first_order, batches[0])
+        step = MetaStep(path, params, cfg, first_order, batches[0])
         for i in range(2):
             step(batches[i % 4])
         times = []
@@ -48,31 +50,46 @@ def main():
     ap.add_argument("--loop-reps", type=int, default=None, help="reps for the slow per-task loop")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
-    device = engine.resolve_device(args.device)
+    device = measure.resolve_device(args.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    data = engine.load_data(device)
+    data = load_data(device)
     paths = ["loop", "vmap"] + (["graph"] if device.type == "cuda" else [])
     rows = []
     for steps in [int(s) for s in args.steps.split(",")]:
-        cfg = RunConfig(n_way=5, k_shot=1, k_query=15, inner_lr=0.4, inner_steps=steps, meta_batch=args.meta_batch,
-                        train_tasks=args.meta_batch, device=device.type)
-        for name, first_order in engine.ALGORITHMS:
+        cfg = RunConfig(
+            n_way=5,
+            k_shot=1,
+            k_query=15,
+            inner_lr=0.4,
+            inner_steps=steps,
+            meta_batch=args.meta_batch,
+            train_tasks=args.meta_batch,
+            device=device.type,
+        )
+        for name in ALGORITHMS:
+            first_order = FIRST_ORDER[name]
             row = {"algorithm": name, "inner_steps": steps, "meta_batch": args.meta_batch}
             for path in paths:
                 reps = args.loop_reps or args.reps if path == "loop" else args.reps
                 ms, setup, mem = time_path(path, cfg, device, data, first_order, reps)
                 row[path] = {"ms": ms, "setup_s": setup, "peak_bytes": mem}
-                print(f"{name:7} steps={steps} {path:6} {ms:9.2f} ms/it  setup {setup:5.2f} s  "
-                      f"peak +{mem / 2**20:8.1f} MiB", flush=True)
+                print(
+                    f"{name:7} steps={steps} {path:6} {ms:9.2f} ms/it  setup {setup:5.2f} s  "
+                    f"peak +{mem / 2**20:8.1f} MiB",
+                    flush=True,
+                )
             rows.append(row)
     env = measure.environment(device)
     print(f"\n{env['device_name']} | torch {env['torch']} | 5-way 1-shot, 15 queries, meta-batch {args.meta_batch}")
     print(f"{'algorithm':9}{'steps':>6}" + "".join(f"{p + ' ms':>12}" for p in paths) + f"{'loop/fast':>12}")
     for r in rows:
         best = min(r[p]["ms"] for p in paths if p != "loop")
-        print(f"{r['algorithm']:9}{r['inner_steps']:>6}" + "".join(f"{r[p]['ms']:>12.2f}" for p in paths)
-              + f"{r['loop']['ms'] / best:>11.1f}×")
+        print(
+            f"{r['algorithm']:9}{r['inner_steps']:>6}"
+            + "".join(f"{r[p]['ms']:>12.2f}" for p in paths)
+            + f"{r['loop']['ms'] / best:>11.1f}×"
+        )
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"environment": env, "rows": rows, "date": time.strftime("%F")}, indent=1))

@@ -7,16 +7,17 @@
    network after a few iterations on the same batches.
 Exits non-zero when a check fails.
 """
+
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
 
-import torch  # noqa: E402
-
-from mamlviz import RunConfig, engine, meta, model  # noqa: E402
-from mamlviz.tasks import TaskSampler  # noqa: E402
+from mamlviz import RunConfig
+from mamlviz.engine import measure, meta, model
+from mamlviz.engine.data import load_data
+from mamlviz.engine.step import MetaStep
+from mamlviz.engine.tasks import TaskSampler
 
 
 def flat(g):
@@ -26,26 +27,37 @@ def flat(g):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default="cuda")
-    device = engine.resolve_device(ap.parse_args().device)
+    device = measure.resolve_device(ap.parse_args().device)
     ok = True
     gen = torch.Generator().manual_seed(0)
-    xs, xq = torch.rand(4, 10, 1, 28, 28, generator=gen, dtype=torch.float64), torch.rand(4, 15, 1, 28, 28, generator=gen,
-                                                                                         dtype=torch.float64)
+    xs, xq = (
+        torch.rand(4, 10, 1, 28, 28, generator=gen, dtype=torch.float64),
+        torch.rand(4, 15, 1, 28, 28, generator=gen, dtype=torch.float64),
+    )
     ys, yq = torch.arange(5).repeat_interleave(2).repeat(4, 1), torch.arange(5).repeat_interleave(3).repeat(4, 1)
     params = model.init_params(5, seed=1, dtype=torch.float64)
     for first_order in (False, True):
         for steps in (1, 3):
             kw = dict(inner_lr=0.3, inner_steps=steps, first_order=first_order)
             ref = meta.meta_gradient(params, xs, ys, xq, yq, path="loop", **kw)[0]
-            dev = meta.meta_gradient({k: v.to(device) for k, v in params.items()}, xs.to(device), ys.to(device),
-                                     xq.to(device), yq.to(device), path="vmap", **kw)[0]
+            dev = meta.meta_gradient(
+                {k: v.to(device) for k, v in params.items()},
+                xs.to(device),
+                ys.to(device),
+                xq.to(device),
+                yq.to(device),
+                path="vmap",
+                **kw,
+            )[0]
             err = ((flat(dev) - flat(ref)).norm() / flat(ref).norm()).item()
             good = err < 1e-9
             ok &= good
-            print(f"float64 vmap on {device} vs CPU loop, first_order={first_order}, steps={steps}: "
-                  f"relative error {err:.2e} {'ok' if good else 'FAIL'}")
+            print(
+                f"float64 vmap on {device} vs CPU loop, first_order={first_order}, steps={steps}: "
+                f"relative error {err:.2e} {'ok' if good else 'FAIL'}"
+            )
     if device.type == "cuda":
-        data = engine.load_data(device)
+        data = load_data(device)
         cfg = RunConfig(n_way=5, k_shot=1, k_query=15, inner_steps=2, meta_batch=8, train_tasks=8, device="cuda")
         sampler = TaskSampler(data.train, 5, 1, 15, seed=0)
         batches = [sampler.sample(8) for _ in range(4)]
@@ -53,7 +65,7 @@ def main():
         out = {}
         for path in ("vmap", "graph"):
             p = {k: v.clone() for k, v in init.items()}
-            step = engine.MetaStep(path, p, cfg, first_order=False, warm_batch=batches[0])
+            step = MetaStep(path, p, cfg, first_order=False, warm_batch=batches[0])
             losses = [float(step(b)[0]) for b in batches]
             out[path] = (p, losses)
             step.close()
@@ -62,8 +74,10 @@ def main():
         err = ((a - b).norm() / a.norm()).item()
         good = err < 1e-3 and all(abs(u - v) < 1e-3 * max(1, abs(u)) for u, v in zip(out["vmap"][1], out["graph"][1]))
         ok &= good
-        print(f"CUDA graph step vs vmap step after 4 iterations: output relative difference {err:.2e}, "
-              f"losses {out['graph'][1]} vs {out['vmap'][1]} {'ok' if good else 'FAIL'}")
+        print(
+            f"CUDA graph step vs vmap step after 4 iterations: output relative difference {err:.2e}, "
+            f"losses {out['graph'][1]} vs {out['vmap'][1]} {'ok' if good else 'FAIL'}"
+        )
     print("ALL OK" if ok else "SOME CHECKS FAILED")
     sys.exit(0 if ok else 1)
 

@@ -6,6 +6,7 @@ First runs bench/gpu_check.py (exactness on the device, CUDA graph vs vmap) and 
 Writes one run record per run into OUT_DIR, plus bench.json (fast path vs per-task loop) and
 index.json (which record is which). Every number comes from the project's own compare/sweep.
 """
+
 import argparse
 import json
 import subprocess
@@ -13,9 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from mamlviz import RunConfig, compare, engine, presets, records, summary  # noqa: E402
+from mamlviz import RunConfig, compare, presets, records, summary, sweep
 
 
 def main():
@@ -28,8 +27,11 @@ def main():
     args.out.mkdir(parents=True, exist_ok=True)
     t_all = time.perf_counter()
     index = []
-    check = subprocess.run([sys.executable, str(Path(__file__).with_name("gpu_check.py")), "--device", args.device],
-                           capture_output=True, text=True)
+    check = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("gpu_check.py")), "--device", args.device],
+        capture_output=True,
+        text=True,
+    )
     (args.out / "gpu_check.txt").write_text(check.stdout + check.stderr)
     print(check.stdout + check.stderr, flush=True)
     if check.returncode != 0:
@@ -43,22 +45,48 @@ def main():
         print(f"\n== {label} ({time.perf_counter() - t0:.0f} s)\n{summary.text_report(rec)}", flush=True)
 
     dev = {"device": args.device}
-    run("paper_5way_1shot", RunConfig(**{**presets.PAPER_5WAY_1SHOT.to_dict(), **dev, "time_budget_s": args.budget}),
-        f"Paper 5-way 1-shot, {args.budget:.0f} s per algorithm", "Finn et al. 2017 Omniglot 5-way 1-shot setting")
-    run("seed_experiment", RunConfig(**{**presets.SEED_EXPERIMENT.to_dict(), **dev}),
-        "Seed's experiment: 200 tasks, 5 inner steps", "the seed project's own experiment, for comparison")
-    sweep = engine.sweep(RunConfig(**{**presets.PAPER_5WAY_1SHOT.to_dict(), **dev, "time_budget_s": None,
-                                      "train_tasks": 32}), inner_steps=(1, 2, 3, 5, 7, 10), iterations=30,
-                         label="Inner-steps sweep, 5-way 1-shot, meta-batch 32")
-    records.save(sweep, args.out / "sweep_inner_steps.json")
-    index.append({"file": "sweep_inner_steps.json", "what": "scaling view", "label": sweep["label"]})
-    print(summary.sweep_report(sweep), flush=True)
-    subprocess.run([sys.executable, str(Path(__file__).with_name("bench_meta.py")), "--device", args.device,
-                    "--loop-reps", "5", "--out", str(args.out / "bench.json")], check=False)
+    run(
+        "paper_5way_1shot",
+        RunConfig(**{**presets.PAPER_5WAY_1SHOT.to_dict(), **dev, "time_budget_s": args.budget}),
+        f"Paper 5-way 1-shot, {args.budget:.0f} s per algorithm",
+        "Finn et al. 2017 Omniglot 5-way 1-shot setting",
+    )
+    run(
+        "seed_experiment",
+        RunConfig(**{**presets.SEED_EXPERIMENT.to_dict(), **dev}),
+        "Seed's experiment: 200 tasks, 5 inner steps",
+        "the seed project's own experiment, for comparison",
+    )
+    sweep_record = sweep(
+        RunConfig(**{**presets.PAPER_5WAY_1SHOT.to_dict(), **dev, "time_budget_s": None, "train_tasks": 32}),
+        inner_steps=(1, 2, 3, 5, 7, 10),
+        iterations=30,
+        label="Inner-steps sweep, 5-way 1-shot, meta-batch 32",
+    )
+    records.save(sweep_record, args.out / "sweep_inner_steps.json")
+    index.append({"file": "sweep_inner_steps.json", "what": "scaling view", "label": sweep_record["label"]})
+    print(summary.sweep_report(sweep_record), flush=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).with_name("bench_meta.py")),
+            "--device",
+            args.device,
+            "--loop-reps",
+            "5",
+            "--out",
+            str(args.out / "bench.json"),
+        ],
+        check=False,
+    )
     left = 9 * 60 - (time.perf_counter() - t_all) - 60  # keep a minute for evaluation and writing
     budget20 = max(10.0, min(args.budget_20way, left / 2))
-    run("paper_20way_1shot", RunConfig(**{**presets.PAPER_20WAY_1SHOT.to_dict(), **dev, "time_budget_s": budget20}),
-        f"Paper 20-way 1-shot, {budget20:.0f} s per algorithm", "where the paper shows second order paying off")
+    run(
+        "paper_20way_1shot",
+        RunConfig(**{**presets.PAPER_20WAY_1SHOT.to_dict(), **dev, "time_budget_s": budget20}),
+        f"Paper 20-way 1-shot, {budget20:.0f} s per algorithm",
+        "where the paper shows second order paying off",
+    )
     (args.out / "index.json").write_text(json.dumps(index, indent=1))
     print(f"\nall reference runs: {time.perf_counter() - t_all:.0f} s")
 

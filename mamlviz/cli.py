@@ -1,4 +1,5 @@
 """Command line: `python -m mamlviz compare|sweep|show|data build`. Bad arguments exit with code 2."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,9 +8,8 @@ import sys
 import threading
 from pathlib import Path
 
-from .config import RunConfig
-
-DEFAULT_OUT_DIR = Path("runs")
+from .config import FIELDS, RunConfig
+from .paths import runs_dir
 
 
 class _ArgumentParser(argparse.ArgumentParser):
@@ -19,23 +19,10 @@ class _ArgumentParser(argparse.ArgumentParser):
 
 
 def _config_args(p: argparse.ArgumentParser):
-    d = RunConfig()
-    p.add_argument("--n-way", type=int, default=d.n_way)
-    p.add_argument("--k-shot", type=int, default=d.k_shot)
-    p.add_argument("--k-query", type=int, default=d.k_query, help="query images per class")
-    p.add_argument("--inner-lr", type=float, default=d.inner_lr)
-    p.add_argument("--outer-lr", type=float, default=d.outer_lr)
-    p.add_argument("--inner-steps", type=int, default=d.inner_steps)
-    p.add_argument("--eval-inner-steps", type=int, default=d.eval_inner_steps)
-    p.add_argument("--meta-batch", type=int, default=d.meta_batch)
-    p.add_argument("--tasks", dest="train_tasks", type=int, default=d.train_tasks,
-                   help="training tasks seen in all (iterations x meta-batch)")
-    p.add_argument("--eval-tasks", type=int, default=d.eval_tasks)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--device", default=d.device, help="auto, cpu or cuda")
-    p.add_argument("--path", default=d.path, help="auto, loop, vmap or graph (CUDA)")
-    p.add_argument("--time-budget", dest="time_budget_s", type=float, default=None,
-                   help="wall-clock cap in seconds per algorithm")
+    """One flag per row of the config table; values are checked by RunConfig, which names the field."""
+    for f in FIELDS:
+        help_ = f"{f.help or f.label + '.'} {f.range_text().capitalize()}; default {f.default}."
+        p.add_argument(f.cli_flag, dest=f.name, type=f.type, default=f.default, help=help_)
     p.add_argument("--label", default=None, help="a name for the run record")
 
 
@@ -44,7 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_ArgumentParser)
     c = sub.add_parser("compare", help="train MAML and FOMAML on the same tasks and compare them")
     _config_args(c)
-    c.add_argument("--out", type=Path, default=None, help="run record path (default runs/<id>.json)")
+    c.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="run record path (default <id>.json in $MAMLVIZ_RUNS_DIR, else the repository's runs/)",
+    )
     c.add_argument("--quiet", action="store_true", help="no progress bars")
     s = sub.add_parser("sweep", help="time and memory per iteration against inner steps")
     _config_args(s)
@@ -56,15 +48,19 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="the Omniglot array")
     dsub = data.add_subparsers(dest="data_command", required=True, parser_class=_ArgumentParser)
     b = dsub.add_parser("build", help="build mamlviz/data/omniglot28.npz from the original images")
-    b.add_argument("--from", dest="source", type=Path, default=None,
-                   help="folder with images_background/evaluation (.zip or extracted); default: download")
+    b.add_argument(
+        "--from",
+        dest="source",
+        type=Path,
+        default=None,
+        help="folder with images_background/evaluation (.zip or extracted); default: download",
+    )
     b.add_argument("--out", type=Path, default=None, help="output npz (default: the shipped file)")
     return parser
 
 
 def _config(ns) -> RunConfig:
-    keys = [f for f in RunConfig.__dataclass_fields__ if hasattr(ns, f)]
-    return RunConfig(**{k: getattr(ns, k) for k in keys})
+    return RunConfig(**{f.name: getattr(ns, f.name) for f in FIELDS})
 
 
 class _Bars:
@@ -118,7 +114,10 @@ def main(argv=None) -> int:
             return _data_build(ns)
         cfg = _config(ns)
         if ns.command == "sweep":
-            steps = [int(s) for s in ns.steps.split(",") if s.strip()]
+            try:
+                steps = [int(s) for s in ns.steps.split(",") if s.strip()]
+            except ValueError:
+                steps = []
             if not steps or any(not 1 <= s <= 20 for s in steps):
                 raise ValueError(f"steps: give inner-step counts from 1 to 20, got {ns.steps!r}")
             if not 1 <= ns.iterations <= 10_000:
@@ -131,20 +130,21 @@ def main(argv=None) -> int:
     stop = _stop_on_sigint()
     try:
         if ns.command == "sweep":
-            record = engine.sweep(cfg, inner_steps=steps, iterations=ns.iterations, stop=stop, label=ns.label)
+            record = engine.sweep(
+                cfg, inner_steps=steps, iterations=ns.iterations, stop=stop, label=ns.label, launched_from="cli"
+            )
             print(summary.sweep_report(record))
         else:
             bars = _Bars(ns.quiet)
             try:
-                record = engine.compare(cfg, on_progress=bars, stop=stop, label=ns.label)
+                record = engine.compare(cfg, on_progress=bars, stop=stop, label=ns.label, launched_from="cli")
             finally:
                 bars.close()
-            record["setup"]["launched_from"] = "cli"
             print(summary.text_report(record))
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    out = ns.out or DEFAULT_OUT_DIR / f"{record['id']}.json"
+    out = ns.out or runs_dir() / f"{record['id']}.json"
     records.save(record, out)
     print(f"run record: {out}")
     return 0

@@ -1,15 +1,17 @@
-"""RunConfig: every knob of a comparison, validated once at construction.
+"""RunConfig: every knob of a comparison, declared once in ``FIELDS``.
 
-Kept free of torch so the UI can validate sidebar input (and explain it next to the
-control) without loading the engine.
+The field table is the single source for the dataclass defaults, validation (each error names
+its field and the valid range), the dashboard's sidebar widgets and the CLI flags. Kept free of
+torch so the UI can validate sidebar input and explain it next to the control without loading
+the engine.
 """
+
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, make_dataclass
+from dataclasses import field as dc_field
 
-TRAIN_CLASSES = 1200 * 4  # meta-training characters x four 90-degree rotations
-TEST_CLASSES = 423 * 4
 DRAWINGS_PER_CLASS = 20
 DEVICES = ("auto", "cpu", "cuda")
 PATHS = ("auto", "loop", "vmap", "graph")
@@ -23,24 +25,174 @@ class ConfigError(ValueError):
         self.field = field
 
 
-@dataclass(frozen=True)
-class RunConfig:
-    """One MAML-vs-FOMAML comparison. ``train_tasks`` counts tasks seen (iterations x meta_batch)."""
+def _n(v) -> str:
+    """A bound as people write it: 10000000, 0.0001."""
+    return str(int(v)) if float(v).is_integer() else f"{v:g}"
 
-    n_way: int = 5
-    k_shot: int = 1
-    k_query: int = 15
-    inner_lr: float = 0.4
-    outer_lr: float = 0.001
-    inner_steps: int = 1
-    eval_inner_steps: int = 3
-    meta_batch: int = 32
-    train_tasks: int = 3200
-    eval_tasks: int = 600
-    seed: int = 0
-    device: str = "auto"
-    path: str = "auto"  # implementation: auto = fastest correct one, measured on the device
-    time_budget_s: float | None = None  # optional wall-clock cap per algorithm
+
+@dataclass(frozen=True)
+class Field:
+    """One knob: its type and valid range, and how the sidebar and the CLI present it.
+
+    Numbers are valid in [lo, hi] for ints and in (lo, hi] for floats (a learning rate of 0 is no
+    learning rate). ``optional`` floats also accept None ("no limit"). ``group`` places the
+    widget: "basic" in the sidebar, "advanced" in its expander, "device" as a select box, "hidden"
+    for knobs only the CLI offers.
+    """
+
+    name: str
+    type: type
+    default: object
+    label: str
+    help: str = ""
+    lo: float | None = None
+    hi: float | None = None
+    choices: tuple[str, ...] = ()
+    optional: bool = False
+    group: str = "advanced"
+    flag: str = ""  # CLI flag; default --name-with-dashes
+    step: float = 1
+    fmt: str | None = None  # widget number format
+    widget_min: float | None = None  # floats with an open lower bound need a smallest widget value
+
+    @property
+    def cli_flag(self) -> str:
+        return self.flag or "--" + self.name.replace("_", "-")
+
+    def range_text(self) -> str:
+        if self.choices:
+            return "one of " + ", ".join(self.choices)
+        if self.type is int:
+            return f"a whole number from {_n(self.lo)} to {_n(self.hi)}"
+        return f"a number greater than {_n(self.lo)} and at most {_n(self.hi)}" + (
+            " (or none)" if self.optional else ""
+        )
+
+    def error(self, value) -> ConfigError | None:
+        """What is wrong with ``value`` for this field, or None."""
+        if self.choices:
+            if value not in self.choices:
+                return ConfigError(self.name, f"must be one of {', '.join(self.choices)}, got {value!r}")
+            return None
+        if value is None and self.optional:
+            return None
+        if self.type is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                return ConfigError(
+                    self.name, f"must be a whole number from {_n(self.lo)} to {_n(self.hi)}, got {value!r}"
+                )
+            if not self.lo <= value <= self.hi:
+                return ConfigError(self.name, f"must be from {_n(self.lo)} to {_n(self.hi)}, got {value}")
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return ConfigError(self.name, f"must be a finite number in ({_n(self.lo)}, {_n(self.hi)}], got {value!r}")
+        if not self.lo < value <= self.hi:
+            return ConfigError(self.name, f"must be greater than {_n(self.lo)} and at most {_n(self.hi)}, got {value}")
+        return None
+
+
+FIELDS: tuple[Field, ...] = (
+    Field(
+        "inner_lr",
+        float,
+        0.4,
+        "Inner learning rate α",
+        "Step size of the per-task adaptation (inner loop).",
+        lo=0.0,
+        hi=10.0,
+        group="basic",
+        step=0.01,
+        fmt="%.4f",
+        widget_min=0.0001,
+    ),
+    Field(
+        "outer_lr",
+        float,
+        0.001,
+        "Outer learning rate β (Adam)",
+        "Meta-update step size.",
+        lo=0.0,
+        hi=1.0,
+        group="basic",
+        step=0.0005,
+        fmt="%.5f",
+        widget_min=0.00001,
+    ),
+    Field(
+        "inner_steps",
+        int,
+        1,
+        "Inner steps (training)",
+        "Gradient steps per task during meta-training. MAML differentiates through all of them.",
+        lo=1,
+        hi=20,
+        group="basic",
+    ),
+    Field(
+        "train_tasks",
+        int,
+        3200,
+        "Training tasks",
+        "Tasks seen in all = meta-iterations × meta-batch.",
+        lo=1,
+        hi=10_000_000,
+        group="basic",
+        flag="--tasks",
+        step=32,
+    ),
+    Field("n_way", int, 5, "N-way (classes per task)", lo=2, hi=100),
+    Field("k_shot", int, 1, "K-shot (support images per class)", lo=1, hi=10),
+    Field("k_query", int, 15, "Query images per class", "Query images per class in every task.", lo=1, hi=19),
+    Field("meta_batch", int, 32, "Meta-batch (tasks per iteration)", lo=1, hi=256),
+    Field(
+        "eval_tasks",
+        int,
+        600,
+        "Evaluation tasks",
+        "Held-out test tasks; the same ones for both variants and the baseline.",
+        lo=10,
+        hi=100_000,
+        step=10,
+    ),
+    Field("eval_inner_steps", int, 3, "Inner steps at test", lo=1, hi=50),
+    Field("seed", int, 0, "Seed", lo=0, hi=2**31 - 1),
+    Field(
+        "time_budget_s",
+        float,
+        None,
+        "Time budget per variant (s, 0 = none)",
+        "Wall-clock cap on each variant's training, in seconds.",
+        lo=0.0,
+        hi=86_400.0,
+        optional=True,
+        flag="--time-budget",
+        step=5.0,
+        widget_min=0.0,
+    ),
+    Field(
+        "device",
+        str,
+        "auto",
+        "Device",
+        "auto = the GPU when there is one. Times and memory are only comparable on one device.",
+        choices=DEVICES,
+        group="device",
+    ),
+    Field(
+        "path",
+        str,
+        "auto",
+        "Implementation path",
+        "auto = the fastest exact path, measured on the device; loop, vmap or graph (CUDA) to force one.",
+        choices=PATHS,
+        group="hidden",
+    ),
+)
+BY_NAME = {f.name: f for f in FIELDS}
+
+
+class _RunConfigBase:
+    """RunConfig's behaviour; its fields come from ``FIELDS`` (see below)."""
 
     def __post_init__(self):
         for err in validation_errors(self):
@@ -53,8 +205,14 @@ class RunConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def replace(self, **changes) -> RunConfig:
+        """A copy with ``changes``, validated again."""
+        return RunConfig(**{**self.to_dict(), **changes})
+
     @classmethod
-    def from_dict(cls, d: dict) -> "RunConfig":
+    def from_dict(cls, d: dict) -> RunConfig:
+        if not isinstance(d, dict):
+            raise ConfigError("config", f"expected an object of settings, got {type(d).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -62,57 +220,37 @@ class RunConfig:
         return cls(**d)
 
 
-def _int(cfg, name, lo, hi):
-    v = getattr(cfg, name)
-    if isinstance(v, bool) or not isinstance(v, int):
-        return ConfigError(name, f"must be a whole number from {lo} to {hi}, got {v!r}")
-    if not lo <= v <= hi:
-        return ConfigError(name, f"must be from {lo} to {hi}, got {v}")
-    return None
-
-
-def _float(cfg, name, lo, hi, allow_none=False):
-    v = getattr(cfg, name)
-    if v is None and allow_none:
-        return None
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        return ConfigError(name, f"must be a finite number in ({lo}, {hi}], got {v!r}")
-    if not lo < v <= hi:
-        return ConfigError(name, f"must be greater than {lo} and at most {hi}, got {v}")
-    return None
+# One MAML-vs-FOMAML comparison, frozen and validated at construction: a dataclass with one field per
+# row of FIELDS. ``train_tasks`` counts tasks seen (iterations x meta_batch).
+RunConfig = make_dataclass(
+    "RunConfig",
+    [(f.name, f.type | None if f.optional else f.type, dc_field(default=f.default)) for f in FIELDS],
+    bases=(_RunConfigBase,),
+    frozen=True,
+)
+RunConfig.__module__ = __name__
+RunConfig.__doc__ = "One MAML-vs-FOMAML comparison; fields and ranges in ``mamlviz.config.FIELDS``."
 
 
 def validation_errors(cfg) -> list[ConfigError]:
     """All problems with ``cfg`` (any object with RunConfig's attributes), each naming its field."""
-    errs = [
-        _int(cfg, "n_way", 2, 100),
-        _int(cfg, "k_shot", 1, 10),
-        _int(cfg, "k_query", 1, 19),
-        _float(cfg, "inner_lr", 0.0, 10.0),
-        _float(cfg, "outer_lr", 0.0, 1.0),
-        _int(cfg, "inner_steps", 1, 20),
-        _int(cfg, "eval_inner_steps", 1, 50),
-        _int(cfg, "meta_batch", 1, 256),
-        _int(cfg, "train_tasks", 1, 10_000_000),
-        _int(cfg, "eval_tasks", 10, 100_000),
-        _int(cfg, "seed", 0, 2**31 - 1),
-        _float(cfg, "time_budget_s", 0.0, 86_400.0, allow_none=True),
-    ]
-    errs = [e for e in errs if e is not None]
+    errs = [e for f in FIELDS if (e := f.error(getattr(cfg, f.name))) is not None]
     bad = {e.field for e in errs}
-    if cfg.device not in DEVICES:
-        errs.append(ConfigError("device", f"must be one of {', '.join(DEVICES)}, got {cfg.device!r}"))
-    if cfg.path not in PATHS:
-        errs.append(ConfigError("path", f"must be one of {', '.join(PATHS)}, got {cfg.path!r}"))
-    if not bad & {"n_way"} and cfg.n_way > TEST_CLASSES:
-        errs.append(ConfigError("n_way", f"must be at most {TEST_CLASSES} (test classes), got {cfg.n_way}"))
     if not bad & {"k_shot", "k_query"} and cfg.k_shot + cfg.k_query > DRAWINGS_PER_CLASS:
-        errs.append(ConfigError(
-            "k_query", f"k_shot + k_query must be at most {DRAWINGS_PER_CLASS} (drawings per character); "
-            f"with k_shot={cfg.k_shot}, k_query must be from 1 to {DRAWINGS_PER_CLASS - cfg.k_shot}, "
-            f"got {cfg.k_query}"))
+        errs.append(
+            ConfigError(
+                "k_query",
+                f"k_shot + k_query must be at most {DRAWINGS_PER_CLASS} (drawings per character); "
+                f"with k_shot={cfg.k_shot}, k_query must be from 1 to {DRAWINGS_PER_CLASS - cfg.k_shot}, "
+                f"got {cfg.k_query}",
+            )
+        )
     if not bad & {"train_tasks", "meta_batch"} and cfg.train_tasks < cfg.meta_batch:
-        errs.append(ConfigError(
-            "train_tasks", f"must be at least meta_batch ({cfg.meta_batch}) so that one meta-iteration "
-            f"runs, got {cfg.train_tasks}"))
+        errs.append(
+            ConfigError(
+                "train_tasks",
+                f"must be at least meta_batch ({cfg.meta_batch}) so that one meta-iteration runs, "
+                f"got {cfg.train_tasks}",
+            )
+        )
     return errs

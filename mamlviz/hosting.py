@@ -5,21 +5,13 @@ training is then offered on CPU with a small config and an honest label, or disa
 reason (torch missing, or MAMLVIZ_LIVE_TRAINING=0). Checking for CUDA imports torch, so it is
 done once per server, after the first page has started drawing.
 """
+
 from __future__ import annotations
 
 import importlib.util
 import os
 import sys
 from dataclasses import dataclass
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-CACHED_RUNS = ROOT / "cached_runs"
-
-
-def runs_dir() -> Path:
-    """Where the user's own run records go (MAMLVIZ_RUNS_DIR, default ./runs)."""
-    return Path(os.environ.get("MAMLVIZ_RUNS_DIR", ROOT / "runs"))
 
 
 def _flag(name: str) -> bool | None:
@@ -55,16 +47,34 @@ def detect() -> Capabilities:
     hosted = explicit if explicit is not None else not cuda
     live_flag = _flag("MAMLVIZ_LIVE_TRAINING")
     if not has_torch:
-        return Capabilities(False, False, name, True, False,
-                            "PyTorch is not installed on this server, so live training is off: the numbers shown "
-                            "come from the cached run records.")
+        return Capabilities(
+            False,
+            False,
+            name,
+            True,
+            False,
+            "PyTorch is not installed on this server, so live training is off: the numbers shown "
+            "come from the cached run records.",
+        )
     if live_flag is False:
-        return Capabilities(True, cuda, name, True, False,
-                            "Live training is switched off on this server (MAMLVIZ_LIVE_TRAINING=0): the numbers "
-                            "shown come from the cached run records.")
+        return Capabilities(
+            True,
+            cuda,
+            name,
+            True,
+            False,
+            "Live training is switched off on this server (MAMLVIZ_LIVE_TRAINING=0): the numbers "
+            "shown come from the cached run records.",
+        )
     if cuda:
         return Capabilities(True, True, name, hosted, True, f"Training on {name}.")
-    return Capabilities(True, False, name, hosted, True,
-                        "No GPU here: live training runs on the CPU with a small config, so its times, memory "
-                        "and accuracy are CPU figures for that config, not the paper's GPU setting; "
-                        "GPU runs, where recorded, are on the History page.")
+    return Capabilities(
+        True,
+        False,
+        name,
+        hosted,
+        True,
+        "No GPU here: live training runs on the CPU with a small config, so its times, memory "
+        "and accuracy are CPU figures for that config, not the paper's GPU setting; "
+        "GPU runs, where recorded, are on the History page.",
+    )

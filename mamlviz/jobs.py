@@ -6,6 +6,7 @@ because CUDA memory counters are per device and two CPU jobs would distort each 
 A job goes on when the tab that started it closes, and its record is saved to ``runs_dir``.
 No torch at import time: the engine is imported by the worker when a job starts.
 """
+
 from __future__ import annotations
 
 import copy
@@ -65,8 +66,25 @@ class Job:
     def snapshot(self) -> dict:
         """A consistent copy for drawing (the worker keeps writing to the original)."""
         with self.lock:
-            keep = ("id", "kind", "config", "label", "owner", "options", "created", "state", "phase", "algorithm",
-                    "progress", "curves", "record", "record_path", "error", "started", "finished")
+            keep = (
+                "id",
+                "kind",
+                "config",
+                "label",
+                "owner",
+                "options",
+                "created",
+                "state",
+                "phase",
+                "algorithm",
+                "progress",
+                "curves",
+                "record",
+                "record_path",
+                "error",
+                "started",
+                "finished",
+            )
             return copy.deepcopy({k: getattr(self, k) for k in keep})
 
     @property
@@ -163,10 +181,14 @@ class JobRegistry:
                 run = self._run_compare or _engine().compare
             else:
                 run = self._run_sweep or _engine().sweep
-            record = run(job.config, on_progress=job.on_progress, stop=job.stop_event, label=job.label,
-                         **job.options)
-            if record["kind"] == "compare":
-                record["setup"]["launched_from"] = "dashboard"
+            record = run(
+                job.config,
+                on_progress=job.on_progress,
+                stop=job.stop_event,
+                label=job.label,
+                launched_from="dashboard",
+                **job.options,
+            )
             path = records.save(record, self.runs_dir / f"{record['id']}.json")
             with job.lock:
                 job.record, job.record_path = record, str(path)

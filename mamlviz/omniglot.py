@@ -5,6 +5,7 @@ The app must train offline on a fresh machine, so the 32,460 images live in
 original zips (or extracted folders) and loads it back, checking its sha256. It needs
 only numpy and Pillow: no torch at import time.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -63,9 +64,7 @@ def _iter_pngs(source: Path):
                     if name.endswith(".png"):
                         yield name, zf.read(name)
         else:
-            raise FileNotFoundError(
-                f"{source}: neither {split}.zip nor an extracted {split}/ folder is there"
-            )
+            raise FileNotFoundError(f"{source}: neither {split}.zip nor an extracted {split}/ folder is there")
 
 
 def build(source: str | os.PathLike) -> Omniglot:
@@ -143,13 +142,17 @@ def load(path: str | os.PathLike | None = None, expected_sha256: str | None = No
     if not path.is_file():
         raise FileNotFoundError(f"{path}: Omniglot array missing; run `python -m mamlviz data build`")
     if expected_sha256 is not None and sha256(path) != expected_sha256:
-        raise ValueError(f"{path}: sha256 mismatch (file corrupted or replaced); rebuild it with "
-                         "`python -m mamlviz data build --from DIR`")
+        raise ValueError(
+            f"{path}: sha256 mismatch (file corrupted or replaced); rebuild it with "
+            "`python -m mamlviz data build --from DIR`"
+        )
     with np.load(path, allow_pickle=False) as z:
         data = Omniglot(**{k: z[k] for k in ("images", "splits", "alphabets", "characters")})
     if data.images.shape != (N_CHARACTERS, N_DRAWINGS, SIZE, SIZE) or data.images.dtype != np.uint8:
-        raise ValueError(f"{path}: images have shape {data.images.shape} {data.images.dtype}, "
-                         f"expected {(N_CHARACTERS, N_DRAWINGS, SIZE, SIZE)} uint8")
+        raise ValueError(
+            f"{path}: images have shape {data.images.shape} {data.images.dtype}, "
+            f"expected {(N_CHARACTERS, N_DRAWINGS, SIZE, SIZE)} uint8"
+        )
     return data
 
 

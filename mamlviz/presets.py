@@ -1,27 +1,69 @@
 """Named starting points for the sidebar and the CLI. No torch: the UI reads these at start-up."""
+
 from __future__ import annotations
 
 from .config import RunConfig
 
 # Whole comparison (both trainings + evaluation of three models) in about a minute on 2 CPU cores;
 # measured figures are in the README (bench/cpu_default.py prints them).
-CPU_QUICK = RunConfig(n_way=5, k_shot=1, k_query=3, inner_lr=0.4, outer_lr=0.005, inner_steps=1,
-                      eval_inner_steps=3, meta_batch=2, train_tasks=300, eval_tasks=64, device="cpu")
+CPU_QUICK = RunConfig(
+    n_way=5,
+    k_shot=1,
+    k_query=3,
+    inner_lr=0.4,
+    outer_lr=0.005,
+    inner_steps=1,
+    eval_inner_steps=3,
+    meta_batch=2,
+    train_tasks=300,
+    eval_tasks=64,
+    device="cpu",
+)
 
 # Finn et al. 2017, Omniglot 5-way 1-shot: inner lr 0.4, 1 step (3 at test), meta-batch 32, Adam 1e-3;
 # capped at 25 s of training per algorithm so that the comparison ends in about a minute on a GPU.
-PAPER_5WAY_1SHOT = RunConfig(n_way=5, k_shot=1, k_query=15, inner_lr=0.4, outer_lr=0.001, inner_steps=1,
-                             eval_inner_steps=3, meta_batch=32, train_tasks=32 * 60_000, eval_tasks=600,
-                             time_budget_s=25.0)
+PAPER_5WAY_1SHOT = RunConfig(
+    n_way=5,
+    k_shot=1,
+    k_query=15,
+    inner_lr=0.4,
+    outer_lr=0.001,
+    inner_steps=1,
+    eval_inner_steps=3,
+    meta_batch=32,
+    train_tasks=32 * 60_000,
+    eval_tasks=600,
+    time_budget_s=25.0,
+)
 
 # The seed project's experiment: 200 training tasks, 100 evaluation tasks, 5 inner steps at 0.01.
-SEED_EXPERIMENT = RunConfig(n_way=5, k_shot=1, k_query=15, inner_lr=0.01, outer_lr=0.001, inner_steps=5,
-                            eval_inner_steps=5, meta_batch=4, train_tasks=200, eval_tasks=100)
+SEED_EXPERIMENT = RunConfig(
+    n_way=5,
+    k_shot=1,
+    k_query=15,
+    inner_lr=0.01,
+    outer_lr=0.001,
+    inner_steps=5,
+    eval_inner_steps=5,
+    meta_batch=4,
+    train_tasks=200,
+    eval_tasks=100,
+)
 
 # Finn et al. 2017, Omniglot 20-way 1-shot: 5 inner steps at 0.1, meta-batch 16.
-PAPER_20WAY_1SHOT = RunConfig(n_way=20, k_shot=1, k_query=5, inner_lr=0.1, outer_lr=0.001, inner_steps=5,
-                              eval_inner_steps=5, meta_batch=16, train_tasks=16 * 60_000, eval_tasks=600,
-                              time_budget_s=60.0)
+PAPER_20WAY_1SHOT = RunConfig(
+    n_way=20,
+    k_shot=1,
+    k_query=5,
+    inner_lr=0.1,
+    outer_lr=0.001,
+    inner_steps=5,
+    eval_inner_steps=5,
+    meta_batch=16,
+    train_tasks=16 * 60_000,
+    eval_tasks=600,
+    time_budget_s=60.0,
+)
 
 PRESETS: dict[str, RunConfig] = {
     "Quick CPU demo (about a minute on 2 cores)": CPU_QUICK,

@@ -1,23 +1,37 @@
 """The run record: the one contract between engine, CLI, cached runs and UI.
 
-A record is plain JSON (never pickle). Writes are atomic (temp file + rename); loads validate
-the schema and raise ``RecordError`` with the file and the offending field, so a caller can
-list a bad file as skipped instead of crashing. No torch here: the hosted UI imports this.
+A record is plain JSON (never pickle). Its parts are declared once, as the dataclasses below: the
+engine builds records from them and the JSON Schema that every load is checked against is derived
+from them, so the two cannot drift. Writes are atomic (temp file + rename); loads validate and
+raise ``RecordError`` naming the file and the offending field, so a caller can list a bad file as
+skipped instead of crashing. Records of an older version are migrated on load (``migrate``). No
+torch here: the hosted UI imports this.
 """
+
 from __future__ import annotations
 
 import json
 import math
 import os
 import tempfile
-from dataclasses import dataclass
+import time
+import types
+import typing
+import uuid
+from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 
+import jsonschema
+
+from .config import ConfigError, RunConfig
+
 SCHEMA = "mamlviz.run"
-VERSION = 1
+VERSION = 2
 KINDS = ("compare", "sweep")
 STATUSES = ("complete", "stopped", "diverged", "not_run")
-ALGORITHMS = ("maml", "fomaml")
+ALGORITHMS = ("maml", "fomaml")  # the order they train in and are shown in
+FIRST_ORDER = {"maml": False, "fomaml": True}
+LAUNCHERS = ("python", "cli", "dashboard", "unknown")
 MAX_BYTES = 50 * 1024 * 1024
 
 
@@ -25,101 +39,294 @@ class RecordError(ValueError):
     """A record that cannot be used; the message says which file and which field."""
 
 
+def _(default=MISSING, **schema):
+    """A dataclass field with extra JSON Schema keywords (minimum, enum, ...)."""
+    return field(default=default, metadata={"schema": schema})
+
+
+# ---- the parts of a record -------------------------------------------------------------------------
+
+
 @dataclass
-class Skipped:
+class Curve:
+    """Training curve, one point per (decimated) meta-iteration."""
+
+    iteration: list[int]
+    time_s: list[float]
+    loss: list[float]
+    accuracy: list[float]
+
+    @classmethod
+    def empty(cls) -> Curve:
+        return cls([], [], [], [])
+
+
+@dataclass
+class Evaluation:
+    """Accuracy on held-out tasks after adaptation, with its 95 % interval."""
+
+    accuracy: float = _(minimum=0, maximum=1)
+    ci95: float = _(minimum=0)
+    tasks: int = _(minimum=1)
+    over_chance: float = _()
+    per_task: list[float] = _()
+
+
+@dataclass
+class AlgorithmResult:
+    """What one algorithm's meta-training measured."""
+
+    algorithm: str = _(enum=ALGORITHMS)
+    first_order: bool = _()
+    path: str = _()
+    status: str = _(enum=STATUSES)
+    stop_reason: str = _()
+    iterations_planned: int = _(minimum=0)
+    iterations_done: int = _(0, minimum=0)
+    tasks_seen: int = _(0, minimum=0)
+    diverged_at: int | None = _(None, minimum=1)
+    train_time_s: float | None = _(None, minimum=0)
+    setup_time_s: float | None = _(None, minimum=0)
+    per_iteration_ms: float | None = _(None, minimum=0)
+    per_iteration_ms_median: float | None = _(None, minimum=0)
+    peak_memory_bytes: int | None = _(None, minimum=0)
+    peak_memory_total_bytes: int | None = _(None, minimum=0)
+    memory_metric: str | None = None
+    final_train_loss: float | None = None
+    curve: Curve = field(default_factory=Curve.empty)
+    test: Evaluation | None = None
+
+    @classmethod
+    def not_run(cls, algorithm: str, path: str, iterations_planned: int) -> AlgorithmResult:
+        """A variant that never started (the user stopped the run before it)."""
+        return cls(algorithm, FIRST_ORDER[algorithm], path, "not_run", "user", iterations_planned)
+
+
+@dataclass
+class Results:
+    maml: AlgorithmResult
+    fomaml: AlgorithmResult
+
+
+@dataclass
+class Environment:
+    """Which device, which software, when: the label of every figure."""
+
+    device: str = _(enum=("cpu", "cuda"))
+    device_name: str = _()
+    gpu: str | None = _()
+    cpu: str = _()
+    cpu_threads: int = _(minimum=1)
+    torch: str = _()
+    cuda: str | None = _()
+    python: str = _()
+    platform: str = _()
+    date: str = _()
+
+
+@dataclass
+class Protocol:
+    """How the numbers were produced, in words and values, for captions."""
+
+    dataset: str
+    split: str
+    split_seed: int
+    rotations: str
+    task: str
+    batch_norm: str
+    train_inner_steps: int
+    test_inner_steps: int
+    test_tasks: int
+    outer_optimizer: str
+    timing: str
+    memory: str
     path: str
-    reason: str
+    time_budget_s: float | None
 
 
-def _num(v, where, *, allow_none=False, lo=None):
-    if v is None and allow_none:
-        return
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise RecordError(f"{where}: expected a finite number, got {v!r}")
-    if lo is not None and v < lo:
-        raise RecordError(f"{where}: expected at least {lo}, got {v!r}")
+@dataclass
+class SweepProtocol(Protocol):
+    sweep: str = ""
 
 
-def _get(d, key, typ, where):
-    if not isinstance(d, dict) or key not in d:
-        raise RecordError(f"{where}.{key}: missing")
-    v = d[key]
-    if not isinstance(v, typ):
-        raise RecordError(f"{where}.{key}: expected {getattr(typ, '__name__', typ)}, got {type(v).__name__}")
-    return v
+@dataclass
+class Setup:
+    """What happened before training: who launched it, data loading, which path and why."""
+
+    launched_from: str = _(enum=LAUNCHERS)
+    data_load_s: float | None = _(minimum=0)
+    path: str = _()
+    path_selection: dict = _()
 
 
-def _numbers(values, where):
-    if not isinstance(values, list):
-        raise RecordError(f"{where}: expected a list")
-    for i, v in enumerate(values):
-        _num(v, f"{where}[{i}]")
+@dataclass
+class CompareSetup(Setup):
+    eval_time_s: float | None = _(None, minimum=0)
+    params: int | None = _(None, minimum=1)
 
 
-def _validate_test(t, where):
-    if t is None:
-        return
-    _num(_get(t, "accuracy", (int, float), where), f"{where}.accuracy", lo=0)
-    _num(_get(t, "ci95", (int, float), where), f"{where}.ci95", lo=0)
-    _num(_get(t, "tasks", int, where), f"{where}.tasks", lo=1)
-    if "per_task" in t:
-        _numbers(t["per_task"], f"{where}.per_task")
+@dataclass
+class SweepPoint:
+    algorithm: str = _(enum=ALGORITHMS)
+    inner_steps: int = _(minimum=1)
+    iterations: int = _(minimum=0)
+    per_iteration_ms: float | None = _(minimum=0)
+    peak_memory_bytes: int | None = _(minimum=0)
+    status: str = _(enum=STATUSES)
 
 
-def _validate_algorithm(a, where):
-    if _get(a, "status", str, where) not in STATUSES:
-        raise RecordError(f"{where}.status: must be one of {STATUSES}, got {a['status']!r}")
-    _get(a, "first_order", bool, where)
-    for key in ("iterations_done", "iterations_planned"):
-        _num(_get(a, key, int, where), f"{where}.{key}", lo=0)
-    for key in ("train_time_s", "per_iteration_ms", "peak_memory_bytes", "final_train_loss"):
-        _num(a.get(key), f"{where}.{key}", allow_none=True, lo=0 if key != "final_train_loss" else None)
-    curve = _get(a, "curve", dict, where)
-    lengths = set()
-    for key in ("iteration", "time_s", "loss", "accuracy"):
-        _numbers(_get(curve, key, list, f"{where}.curve"), f"{where}.curve.{key}")
-        lengths.add(len(curve[key]))
-    if len(lengths) > 1:
-        raise RecordError(f"{where}.curve: series have different lengths {sorted(lengths)}")
-    _validate_test(a.get("test"), f"{where}.test")
+@dataclass
+class _Header:
+    schema: str = _(const=SCHEMA)
+    version: int = _(const=VERSION)
+    kind: str = _(enum=KINDS)
+    id: str = _(minLength=1)
+    label: str = _()
+    created: str = _()
+    config: dict = _()
+    environment: Environment = _()
+    status: str = _(enum=STATUSES)
+
+
+@dataclass
+class CompareRecord(_Header):
+    protocol: Protocol = _()
+    setup: CompareSetup = _()
+    results: Results = _()
+    baseline: Evaluation | None = _()
+    chance: float = _(exclusiveMinimum=0, maximum=1)
+
+
+@dataclass
+class SweepRecord(_Header):
+    protocol: SweepProtocol = _()
+    setup: Setup = _()
+    points: list[SweepPoint] = _()
+
+
+# ---- the JSON Schema, derived from the dataclasses ----------------------------------------------------
+
+_JSON_TYPES = {int: "integer", float: "number", str: "string", bool: "boolean", dict: "object"}
+
+
+def _type_schema(tp) -> dict:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        return {"anyOf": [_type_schema(inner[0]), {"type": "null"}]}
+    if origin is list:
+        (item,) = args
+        if item in (int, float):  # long numeric series: one fast check instead of a schema per item
+            return {"type": "array", "finiteNumbers": True}
+        return {"type": "array", "items": _type_schema(item)}
+    if is_dataclass(tp):
+        return schema_of(tp)
+    return {"type": _JSON_TYPES[tp]}
+
+
+def schema_of(cls) -> dict:
+    """JSON Schema of a record dataclass: every field required, types and ranges from the declaration."""
+    hints = typing.get_type_hints(cls)
+    props = {}
+    for f in fields(cls):
+        s = _type_schema(hints[f.name])
+        extra = f.metadata.get("schema", {})
+        if extra and "anyOf" in s:  # ranges apply to the non-null branch
+            s["anyOf"][0].update(extra)
+        else:
+            s.update(extra)
+        props[f.name] = s
+    return {"type": "object", "properties": props, "required": [f.name for f in fields(cls)]}
+
+
+def _finite_numbers(validator, value, instance, schema):
+    if value and isinstance(instance, list):
+        for i, v in enumerate(instance):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                yield jsonschema.ValidationError(f"[{i}]: expected a finite number, got {v!r}")
+                return
+
+
+_Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"finiteNumbers": _finite_numbers})
+VALIDATORS = {"compare": _Validator(schema_of(CompareRecord)), "sweep": _Validator(schema_of(SweepRecord))}
+
+
+def _where(error: jsonschema.ValidationError) -> str:
+    parts = ""
+    for p in error.absolute_path:
+        parts += f"[{p}]" if isinstance(p, int) else f".{p}" if parts else str(p)
+    return parts or "record"
+
+
+# ---- validation, migration, files -----------------------------------------------------------------
+
+
+def _check_finite(value, where="record"):
+    """Reject NaN and infinities anywhere (JSON has no such numbers)."""
+    stack = [(value, where)]
+    while stack:
+        v, w = stack.pop()
+        if isinstance(v, float) and not math.isfinite(v):
+            raise RecordError(f"{w}: expected a finite number, got {v!r}")
+        if isinstance(v, dict):
+            stack.extend((x, f"{w}.{k}") for k, x in v.items())
+        elif isinstance(v, list) and v and not isinstance(v[0], (int, float)):
+            stack.extend((x, f"{w}[{i}]") for i, x in enumerate(v))
 
 
 def validate(record) -> dict:
-    """Return ``record`` if it is a well-formed run record, else raise RecordError."""
+    """Return ``record`` if it is a well-formed run record of this version, else raise RecordError."""
     if not isinstance(record, dict):
         raise RecordError("record: expected a JSON object")
     if record.get("schema") != SCHEMA:
         raise RecordError(f"schema: expected {SCHEMA!r}, got {record.get('schema')!r}")
-    version = record.get("version")
-    if version != VERSION:
-        raise RecordError(f"version: this app reads version {VERSION}, the file is version {version!r}")
-    kind = _get(record, "kind", str, "record")
-    if kind not in KINDS:
-        raise RecordError(f"kind: must be one of {KINDS}, got {kind!r}")
-    _get(record, "id", str, "record")
-    _get(record, "created", str, "record")
-    _get(record, "config", dict, "record")
-    env = _get(record, "environment", dict, "record")
-    for key in ("device", "device_name", "torch", "date"):
-        _get(env, key, str, "environment")
-    _get(record, "protocol", dict, "record")
-    if kind == "compare":
-        if _get(record, "status", str, "record") not in STATUSES:
-            raise RecordError(f"status: must be one of {STATUSES}, got {record['status']!r}")
-        results = _get(record, "results", dict, "record")
-        for alg in ALGORITHMS:
-            _validate_algorithm(_get(results, alg, dict, "results"), f"results.{alg}")
-        _validate_test(record.get("baseline"), "baseline")
-        _num(_get(record, "chance", (int, float), "record"), "chance", lo=0)
-    else:
-        points = _get(record, "points", list, "record")
-        for i, p in enumerate(points):
-            where = f"points[{i}]"
-            if _get(p, "algorithm", str, where) not in ALGORITHMS:
-                raise RecordError(f"{where}.algorithm: must be one of {ALGORITHMS}")
-            _num(_get(p, "inner_steps", int, where), f"{where}.inner_steps", lo=1)
-            _num(p.get("per_iteration_ms"), f"{where}.per_iteration_ms", allow_none=True, lo=0)
-            _num(p.get("peak_memory_bytes"), f"{where}.peak_memory_bytes", allow_none=True, lo=0)
+    if record.get("version") != VERSION:
+        raise RecordError(f"version: this app reads version {VERSION}, the record is version {record.get('version')!r}")
+    if record.get("kind") not in KINDS:
+        raise RecordError(f"kind: must be one of {KINDS}, got {record.get('kind')!r}")
+    error = jsonschema.exceptions.best_match(VALIDATORS[record["kind"]].iter_errors(record))
+    if error is not None:
+        raise RecordError(f"{_where(error)}: {error.message}")
+    _check_finite(record)
+    try:
+        RunConfig.from_dict(record["config"])
+    except (ConfigError, TypeError) as e:
+        raise RecordError(f"config.{e}") from None
+    if record["kind"] == "compare":
+        for name in ALGORITHMS:
+            curve = record["results"][name]["curve"]
+            lengths = sorted({len(v) for v in curve.values()})
+            if len(lengths) > 1:
+                raise RecordError(f"results.{name}.curve: series have different lengths {lengths}")
+    return record
+
+
+def _v1_to_v2(record: dict) -> dict:
+    """Version 2 made every field required, typed from one declaration: fill what v1 could omit."""
+    setup = record.setdefault("setup", {})
+    setup.setdefault("launched_from", "unknown")
+    setup.setdefault("data_load_s", None)
+    setup.setdefault("path", record.get("protocol", {}).get("path", "unknown"))
+    setup.setdefault("path_selection", {"chosen_by": "unknown"})
+    if record.get("kind") == "compare":
+        setup.setdefault("eval_time_s", None)
+        setup.setdefault("params", None)
+        chance = record.get("chance")
+        tests = [r.get("test") for r in record.get("results", {}).values()] + [record.get("baseline")]
+        for t in tests:
+            if isinstance(t, dict) and "over_chance" not in t and isinstance(chance, (int, float)):
+                t["over_chance"] = t.get("accuracy", 0) - chance  # derived, not measured
+    record["version"] = 2
+    return record
+
+
+MIGRATIONS = {1: _v1_to_v2}  # version -> function taking that version to the next
+
+
+def migrate(record) -> dict:
+    """Bring an older record to this version (measured values untouched); unknown versions pass through."""
+    while isinstance(record, dict) and record.get("schema") == SCHEMA and record.get("version") in MIGRATIONS:
+        record = MIGRATIONS[record["version"]](record)
     return record
 
 
@@ -156,7 +363,7 @@ def loads(text: str, source: str = "record") -> dict:
     except ValueError as e:
         raise RecordError(f"{source}: not valid JSON ({e})") from None
     try:
-        return validate(record)
+        return validate(migrate(record))
     except RecordError as e:
         raise RecordError(f"{source}: {e}") from None
 
@@ -170,6 +377,12 @@ def load(path: str | os.PathLike) -> dict:
     except (OSError, UnicodeDecodeError) as e:
         raise RecordError(f"{path}: cannot read ({e})") from None
     return loads(text, str(path))
+
+
+@dataclass
+class Skipped:
+    path: str
+    reason: str
 
 
 def scan(*folders: str | os.PathLike) -> tuple[list[tuple[Path, dict]], list[Skipped]]:
@@ -188,6 +401,34 @@ def scan(*folders: str | os.PathLike) -> tuple[list[tuple[Path, dict]], list[Ski
                 skipped.append(Skipped(str(path), str(e)))
     found.sort(key=lambda pr: pr[1]["created"], reverse=True)
     return found, skipped
+
+
+# ---- building records (the engine fills in the measurements) -------------------------------------------
+
+
+def new_record(kind: str, config: RunConfig, environment: dict, label: str | None, **parts) -> dict:
+    """A record of ``kind`` with its header filled in; ``parts`` are dataclasses or plain values."""
+    record = {
+        "schema": SCHEMA,
+        "version": VERSION,
+        "kind": kind,
+        "id": f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}",
+        "label": label or "",
+        "created": environment["date"],
+        "config": config.to_dict(),
+        "environment": environment,
+    }
+    record.update({k: _plain(v) for k, v in parts.items()})
+    return validate(record)
+
+
+def _plain(value):
+    """Dataclasses (also inside lists) as the plain dicts that JSON stores."""
+    if is_dataclass(value):
+        return asdict(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def curves_csv(record: dict) -> str:

@@ -1,4 +1,5 @@
 """How cost grows with inner steps, summarised from a sweep record's measured points. No torch."""
+
 from __future__ import annotations
 
 
@@ -19,6 +20,8 @@ def describe(points: list[dict]) -> list[str]:
         mem, ms = slope(points, alg, "peak_memory_bytes"), slope(points, alg, "per_iteration_ms")
         if mem is None or ms is None:
             continue
-        out.append(f"{name}: {mem / 2**20:+,.1f} MiB and {ms:+,.1f} ms per extra inner step (least-squares slope "
-                   "over the measured points)")
+        out.append(
+            f"{name}: {mem / 2**20:+,.1f} MiB and {ms:+,.1f} ms per extra inner step (least-squares slope "
+            "over the measured points)"
+        )
     return out

@@ -3,6 +3,7 @@
 Everything here is derived from a record's measurements (no canned figures) and is shared by
 the CLI summary and the dashboard. No torch import.
 """
+
 from __future__ import annotations
 
 import math
@@ -49,9 +50,14 @@ def compare_numbers(record: dict) -> Comparison:
     return Comparison(
         speed_ratio=_ratio(m.get("per_iteration_ms"), f.get("per_iteration_ms")),
         memory_ratio=_ratio(m.get("peak_memory_bytes"), f.get("peak_memory_bytes")),
-        accuracy_diff=diff, accuracy_diff_ci95=ci, paired=paired,
-        maml_acc=_acc(m.get("test")), fomaml_acc=_acc(f.get("test")), baseline=_acc(record.get("baseline")),
-        chance=record["chance"], memory_metric=m.get("memory_metric") or f.get("memory_metric"),
+        accuracy_diff=diff,
+        accuracy_diff_ci95=ci,
+        paired=paired,
+        maml_acc=_acc(m.get("test")),
+        fomaml_acc=_acc(f.get("test")),
+        baseline=_acc(record.get("baseline")),
+        chance=record["chance"],
+        memory_metric=m.get("memory_metric") or f.get("memory_metric"),
     )
 
 
@@ -78,27 +84,39 @@ def recommendation(record: dict) -> str:
     """A recommendation computed from the measured numbers only."""
     c = compare_numbers(record)
     if c.maml_acc is None or c.fomaml_acc is None:
-        missing = [NAMES[a] for a, r in record["results"].items() if not r.get("test")]
-        return (f"No recommendation: {' and '.join(missing)} has no test result "
-                f"({', '.join(record['results'][a]['status'] for a in record['results'] if not record['results'][a].get('test'))}).")
+        untested = {a: r["status"] for a, r in record["results"].items() if not r["test"]}
+        return (
+            f"No recommendation: {' and '.join(NAMES[a] for a in untested)} has no test result "
+            f"({', '.join(untested.values())})."
+        )
     if not (_beats(c.maml_acc, c.baseline) or _beats(c.fomaml_acc, c.baseline)):
-        return (f"Neither variant beats the un-meta-trained initialisation ({c.baseline[0] * 100:.1f} %) beyond "
-                "the 95 % intervals: train longer before choosing.")
+        return (
+            f"Neither variant beats the un-meta-trained initialisation ({c.baseline[0] * 100:.1f} %) beyond "
+            "the 95 % intervals: train longer before choosing."
+        )
     speed = f"{c.speed_ratio:.1f}×" if c.speed_ratio else "?"
     mem = f"{(1 - 1 / c.memory_ratio) * 100:.0f} %" if c.memory_ratio else "?"
     d, ci = c.accuracy_diff * 100, c.accuracy_diff_ci95 * 100
     if abs(d) <= ci:
         if c.speed_ratio and c.speed_ratio >= 1.1:
-            return (f"FOMAML: accuracy is the same within noise ({d:+.1f} ± {ci:.1f} points) and each iteration "
-                    f"is {speed} faster with {mem} less peak memory.")
-        return (f"Either: accuracy is the same within noise ({d:+.1f} ± {ci:.1f} points) and FOMAML saves "
-                f"little time here ({speed} per iteration).")
+            return (
+                f"FOMAML: accuracy is the same within noise ({d:+.1f} ± {ci:.1f} points) and each iteration "
+                f"is {speed} faster with {mem} less peak memory."
+            )
+        return (
+            f"Either: accuracy is the same within noise ({d:+.1f} ± {ci:.1f} points) and FOMAML saves "
+            f"little time here ({speed} per iteration)."
+        )
     if d < 0:
-        return (f"MAML, if {-d:.1f} ± {ci:.1f} points matter: second order is more accurate here, at {speed} "
-                f"the time per iteration and {c.memory_ratio:.1f}× the peak memory. FOMAML when time or memory "
-                "is the limit.")
-    return (f"FOMAML: more accurate here ({d:+.1f} ± {ci:.1f} points) and {speed} faster per iteration; "
-            "second order did not pay off in this setting.")
+        return (
+            f"MAML, if {-d:.1f} ± {ci:.1f} points matter: second order is more accurate here, at {speed} "
+            f"the time per iteration and {c.memory_ratio:.1f}× the peak memory. FOMAML when time or memory "
+            "is the limit."
+        )
+    return (
+        f"FOMAML: more accurate here ({d:+.1f} ± {ci:.1f} points) and {speed} faster per iteration; "
+        "second order did not pay off in this setting."
+    )
 
 
 def fmt_bytes(b) -> str:
@@ -120,14 +138,23 @@ def text_report(record: dict) -> str:
     m, f = record["results"]["maml"], record["results"]["fomaml"]
     rows = [
         ("status", m["status"], f["status"]),
-        ("iterations", f"{m['iterations_done']}/{m['iterations_planned']}", f"{f['iterations_done']}/{f['iterations_planned']}"),
+        (
+            "iterations",
+            f"{m['iterations_done']}/{m['iterations_planned']}",
+            f"{f['iterations_done']}/{f['iterations_planned']}",
+        ),
         ("training time", _fmt(m["train_time_s"], ".1f", " s"), _fmt(f["train_time_s"], ".1f", " s")),
         ("per iteration", _fmt(m["per_iteration_ms"], ".1f", " ms"), _fmt(f["per_iteration_ms"], ".1f", " ms")),
         ("peak memory", fmt_bytes(m["peak_memory_bytes"]), fmt_bytes(f["peak_memory_bytes"])),
         ("final train loss", _fmt(m["final_train_loss"], ".3f"), _fmt(f["final_train_loss"], ".3f")),
         ("test accuracy", fmt_accuracy(m.get("test")), fmt_accuracy(f.get("test"))),
-        ("over chance", *(f"{t['over_chance'] * 100:+.1f} points" if t and "over_chance" in t else "–"
-                          for t in (m.get("test"), f.get("test")))),
+        (
+            "over chance",
+            *(
+                f"{t['over_chance'] * 100:+.1f} points" if t and "over_chance" in t else "–"
+                for t in (m.get("test"), f.get("test"))
+            ),
+        ),
     ]
     w = max(len(r[0]) for r in rows) + 2
     lines = [f"{'':{w}}{'MAML':>18}{'FOMAML':>18}"] + [f"{a:{w}}{b:>18}{c:>18}" for a, b, c in rows]
@@ -151,8 +178,10 @@ def sweep_report(record: dict) -> str:
     """The scaling sweep as text: time and peak memory per iteration against inner steps."""
     lines = [f"{'algorithm':10}{'inner steps':>12}{'ms/iteration':>14}{'peak memory':>14}"]
     for p in record["points"]:
-        lines.append(f"{NAMES[p['algorithm']]:10}{p['inner_steps']:>12}{_fmt(p['per_iteration_ms'], '.1f'):>14}"
-                     f"{fmt_bytes(p['peak_memory_bytes']):>14}")
+        lines.append(
+            f"{NAMES[p['algorithm']]:10}{p['inner_steps']:>12}{_fmt(p['per_iteration_ms'], '.1f'):>14}"
+            f"{fmt_bytes(p['peak_memory_bytes']):>14}"
+        )
     env = record["environment"]
     lines.append(f"device: {env['device_name']} | torch {env['torch']} | {record['protocol'].get('sweep', '')}")
     return "\n".join(lines)

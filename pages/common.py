@@ -1,19 +1,22 @@
-"""What the pages share: the server-wide job registry, the machine's capabilities, run records."""
+"""What the pages share: the server-wide job registry, the machine's capabilities, run records,
+the curves chart with its x-axis choice, the live job panel and the results block."""
+
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 
 import streamlit as st
 
-from mamlviz import charts, hosting, records, summary
+from mamlviz import charts, hosting, paths, records, summary
 from mamlviz.jobs import JobRegistry
 
 
 @st.cache_resource
 def registry() -> JobRegistry:
     """One registry (and one worker thread) per server, shared by every session."""
-    return JobRegistry(hosting.runs_dir())
+    return JobRegistry(paths.runs_dir())
 
 
 @st.cache_resource
@@ -27,60 +30,135 @@ def owner() -> str:
 
 def all_records():
     """Cached runs shipped with the app, then the user's; plus the files skipped and why."""
-    return records.scan(hosting.CACHED_RUNS, hosting.runs_dir())
+    return records.scan(paths.CACHED_RUNS, paths.runs_dir())
 
 
 def cached_index() -> dict[str, str]:
     """cached_runs/index.json: file name -> what that record is."""
     try:
-        return {e["file"]: e["what"] for e in json.loads((hosting.CACHED_RUNS / "index.json").read_text())}
+        return {e["file"]: e["what"] for e in json.loads((paths.CACHED_RUNS / "index.json").read_text())}
     except (OSError, ValueError, KeyError, TypeError):
         return {}
 
 
 def source_of(path) -> str:
-    return "cached" if hosting.CACHED_RUNS in path.parents else "yours"
+    return "cached" if paths.CACHED_RUNS in path.parents else "yours"
 
 
 def run_title(record: dict) -> str:
     return record.get("label") or record["id"]
 
 
+def curves_chart(series: dict, key: str) -> None:
+    """Both variants' training curves, with the choice of x-axis (iterations or wall-clock seconds)."""
+    x = st.radio(
+        "x-axis",
+        list(charts.X_AXES),
+        format_func=charts.X_AXES.get,
+        horizontal=True,
+        key=f"x-{key}",
+        help="Wall-clock seconds show the speed difference directly.",
+    )
+    st.plotly_chart(charts.curves(series, x=x), key=f"curves-{key}")
+
+
+def job_panel(job_id: str, draw: Callable[[dict], None], *, refresh_s: float, stop_label: str = "Stop") -> None:
+    """A job's live panel: queued (with its position), running (with Stop), failed, cancelled or
+    finished, then ``draw(snapshot)``. It redraws itself every ``refresh_s`` while the job is active,
+    and once the job has ended it reruns the whole page, so the timer stops and the results appear."""
+    reg = registry()
+    job = reg.get(job_id)
+
+    @st.fragment(run_every=refresh_s if job.active else None)
+    def panel():
+        snap = reg.get(job_id).snapshot()
+        state = snap["state"]
+        head, stop_col = st.columns([4, 1])
+        if state == "queued":
+            head.info(f"Queued (position {reg.position(job_id)}): starts when the current run ends.")
+        elif state == "running":
+            head.markdown(f"**Running:** {snap['label']} · phase: {snap['phase']}")
+        elif state == "failed":
+            head.error(f"The run failed: {snap['error'].splitlines()[0]}")
+            with head.expander("Details"):
+                st.code(snap["error"])
+        elif state == "cancelled":
+            head.warning("Taken off the queue.")
+        else:
+            head.success(
+                f"Finished: {snap['label']}"
+                + (" (stopped early)" if state == "stopped" else "")
+                + (f"; saved as {snap['record_path']}" if snap["record_path"] else "")
+            )
+        if state in ("queued", "running") and stop_col.button(stop_label, key=f"stop-{job_id}", width="stretch"):
+            reg.stop(job_id)
+        draw(snap)
+        if state not in ("queued", "running") and st.session_state.get(f"drawn-{job_id}") is None:
+            st.session_state[f"drawn-{job_id}"] = True
+            st.rerun()  # the whole page: the timer stops and what depends on the result appears
+
+    panel()
+
+
 def show_results(record: dict, key: str) -> None:
     """The comparison: bars, ratios in words, baseline and chance, recommendation, downloads."""
     res = record["results"]
     if record["status"] == "stopped":
-        done = ", ".join(f"{summary.NAMES[n]} {r['iterations_done']}/{r['iterations_planned']} iterations ({r['status']})"
-                         for n, r in res.items())
+        done = ", ".join(
+            f"{summary.NAMES[n]} {r['iterations_done']}/{r['iterations_planned']} iterations ({r['status']})"
+            for n, r in res.items()
+        )
         st.warning(f"Stopped early: partial results. {done}. Accuracies are for the partially trained models.")
     elif record["status"] == "diverged":
-        bad = [f"{summary.NAMES[n]} at iteration {r['diverged_at']}" for n, r in res.items() if r["status"] == "diverged"]
+        bad = [
+            f"{summary.NAMES[n]} at iteration {r['diverged_at']}" for n, r in res.items() if r["status"] == "diverged"
+        ]
         st.error(f"Diverged (non-finite loss): {', '.join(bad)}. The other variant's results stand.")
     cols = st.columns(3)
-    for col, (title, key_, fmt) in zip(cols, (
+    for col, (title, field, fmt) in zip(
+        cols,
+        (
             ("Training time", "train_time_s", lambda v: f"{v:.1f} s"),
             ("Peak memory", "peak_memory_bytes", summary.fmt_bytes),
-            ("Test accuracy", "test", summary.fmt_accuracy))):
+            ("Test accuracy", "test", summary.fmt_accuracy),
+        ),
+    ):
         with col:
             st.markdown(f"**{title}**")
-            for n in ("maml", "fomaml"):
-                v = res[n].get(key_)
+            for n in records.ALGORITHMS:
+                v = res[n].get(field)
                 st.markdown(f"{summary.NAMES[n]}: {fmt(v) if v is not None else '–'}")
     st.plotly_chart(charts.result_bars(record), key=f"bars-{key}")
     c = summary.compare_numbers(record)
     st.markdown(f"#### {summary.ratio_words(c)}")
     base = record.get("baseline")
     st.markdown(
-        (f"Un-meta-trained initialisation, adapted the same way: **{summary.fmt_accuracy(base)}**; "
-         if base else "") + f"chance: **{record['chance'] * 100:.0f} %**.")
+        (f"Un-meta-trained initialisation, adapted the same way: **{summary.fmt_accuracy(base)}**; " if base else "")
+        + f"chance: **{record['chance'] * 100:.0f} %**."
+    )
     st.info("**Recommendation.** " + summary.recommendation(record))
-    st.caption(f"{charts.label(record)}. Memory: {record['protocol'].get('memory')}. "
-               f"Timing: {record['protocol'].get('timing')}."
-               + (" Trained by the dashboard while it redrew the live curves: on a machine with few cores the "
-                  "browser's drawing competes with training, so for benchmark figures use the CLI."
-                  if record.get("setup", {}).get("launched_from") == "dashboard" else ""))
+    st.caption(
+        f"{charts.label(record)}. Memory: {record['protocol']['memory']}. "
+        f"Timing: {record['protocol']['timing']}."
+        + (
+            " Trained by the dashboard while it redrew the live curves: on a machine with few cores the "
+            "browser's drawing competes with training, so for benchmark figures use the CLI."
+            if record["setup"]["launched_from"] == "dashboard"
+            else ""
+        )
+    )
     d1, d2 = st.columns(2)
-    d1.download_button("Download run record (JSON)", records.dumps(record), file_name=f"{record['id']}.json",
-                       mime="application/json", key=f"json-{key}")
-    d2.download_button("Download curves (CSV)", records.curves_csv(record), file_name=f"{record['id']}-curves.csv",
-                       mime="text/csv", key=f"csv-{key}")
+    d1.download_button(
+        "Download run record (JSON)",
+        records.dumps(record),
+        file_name=f"{record['id']}.json",
+        mime="application/json",
+        key=f"json-{key}",
+    )
+    d2.download_button(
+        "Download curves (CSV)",
+        records.curves_csv(record),
+        file_name=f"{record['id']}-curves.csv",
+        mime="text/csv",
+        key=f"csv-{key}",
+    )

@@ -1,20 +1,26 @@
 """History: every run record, cached and yours, filterable, comparable side by side, downloadable."""
+
 import pandas as pd
 import streamlit as st
 
 from mamlviz import charts, records, summary
 from pages import common
 
-st.title("Run history")
-found, skipped = common.all_records()
-index = common.cached_index()
 
-
-def _row(path, r):
-    row = {"run": common.run_title(r), "source": common.source_of(path), "kind": r["kind"], "status": r["status"],
-           "device": r["environment"]["device_name"], "date": r["created"][:16].replace("T", " "),
-           "task": r["protocol"].get("task", ""), "inner steps": r["config"].get("inner_steps"),
-           "file": path.name, "what": index.get(path.name, "") if common.source_of(path) == "cached" else ""}
+def _row(path, r, index):
+    """One line of the run table."""
+    row = {
+        "run": common.run_title(r),
+        "source": common.source_of(path),
+        "kind": r["kind"],
+        "status": r["status"],
+        "device": r["environment"]["device_name"],
+        "date": r["created"][:16].replace("T", " "),
+        "task": r["protocol"].get("task", ""),
+        "inner steps": r["config"].get("inner_steps"),
+        "file": path.name,
+        "what": index.get(path.name, "") if common.source_of(path) == "cached" else "",
+    }
     if r["kind"] == "compare":
         for n in ("maml", "fomaml"):
             res = r["results"][n]
@@ -23,42 +29,71 @@ def _row(path, r):
     return row
 
 
-if not found:
-    st.info("No run records yet.")
-else:
+def filtered(found: list) -> list:
+    """Kind, device and free-text filters over the run table; returns the runs shown."""
     c1, c2, c3 = st.columns(3)
     kinds = c1.multiselect("Kind", ["compare", "sweep"], default=["compare", "sweep"])
     devices = sorted({r["environment"]["device_name"] for _, r in found})
     device_pick = c2.multiselect("Device", devices, default=devices)
     text = c3.text_input("Search", placeholder="label, task, file…")
     shown = [(p, r) for p, r in found if r["kind"] in kinds and r["environment"]["device_name"] in device_pick]
+    index = common.cached_index()
+    rows = {p: _row(p, r, index) for p, r in shown}
     if text:
-        shown = [(p, r) for p, r in shown if text.lower() in " ".join(map(str, _row(p, r).values())).lower()]
-    st.dataframe(pd.DataFrame([_row(p, r) for p, r in shown]), hide_index=True)
+        shown = [(p, r) for p, r in shown if text.lower() in " ".join(map(str, rows[p].values())).lower()]
+    st.dataframe(pd.DataFrame([rows[p] for p, _ in shown]), hide_index=True)
+    return shown
 
+
+def side_by_side(shown: list) -> None:
+    """Two or more comparisons' accuracy, time and memory in one chart."""
     compares = [(p, r) for p, r in shown if r["kind"] == "compare"]
     names = {p.name: f"{common.run_title(r)} ({p.name})" for p, r in compares}
-    picked = st.multiselect("Compare side by side", list(names), format_func=names.get,
-                            default=list(names)[:2] if len(names) >= 2 else [])
+    picked = st.multiselect(
+        "Compare side by side", list(names), format_func=names.get, default=list(names)[:2] if len(names) >= 2 else []
+    )
     chosen = [(p, r) for p, r in compares if p.name in picked]
     if len(chosen) >= 2:
         st.plotly_chart(charts.history([(common.run_title(r)[:40], r) for _, r in chosen]), key="history")
-        for p, r in chosen:
+        for _, r in chosen:
             st.caption(f"{common.run_title(r)}: {summary.ratio_words(summary.compare_numbers(r))} — {charts.label(r)}")
     elif picked:
         st.caption("Pick two or more runs to compare them.")
 
+
+def details(shown: list) -> None:
+    """One expander per run: its full results (or sweep chart) and its download."""
     st.subheader("Details")
     for p, r in shown:
-        with st.expander(f"{common.run_title(r)} · {r['kind']} · {r['environment']['device_name']} · {r['created'][:16]}"):
+        with st.expander(
+            f"{common.run_title(r)} · {r['kind']} · {r['environment']['device_name']} · {r['created'][:16]}"
+        ):
             if r["kind"] == "compare":
                 common.show_results(r, key=f"h-{p.name}")
             else:
                 st.plotly_chart(charts.scaling(r["points"]), key=f"sc-{p.name}")
-                st.download_button("Download run record (JSON)", records.dumps(r), file_name=p.name,
-                                   mime="application/json", key=f"dl-{p.name}")
+                st.download_button(
+                    "Download run record (JSON)",
+                    records.dumps(r),
+                    file_name=p.name,
+                    mime="application/json",
+                    key=f"dl-{p.name}",
+                )
 
-if skipped:
-    with st.expander(f"Skipped files ({len(skipped)})", expanded=True):
-        for s in skipped:
-            st.markdown(f"- `{s.path}`: {s.reason}")
+
+def skipped_files(skipped: list) -> None:
+    if skipped:
+        with st.expander(f"Skipped files ({len(skipped)})", expanded=True):
+            for s in skipped:
+                st.markdown(f"- `{s.path}`: {s.reason}")
+
+
+st.title("Run history")
+found, skipped = common.all_records()
+if found:
+    shown = filtered(found)
+    side_by_side(shown)
+    details(shown)
+else:
+    st.info("No run records yet.")
+skipped_files(skipped)

@@ -1,124 +1,165 @@
 """Theory: the two update rules, where the Hessian term sits, and when to use which."""
+
 import streamlit as st
 
-from mamlviz import source, summary
+from mamlviz import records, source, summary
 from pages import common
 
-st.title("Theory: what the first-order shortcut drops")
-
-found, _ = common.all_records()
-compares = [(p, r) for p, r in found if r["kind"] == "compare" and r["results"]["maml"].get("test")
-            and r["results"]["fomaml"].get("test")]
-
-st.markdown(r"""
-MAML (Finn et al., 2017) learns an initialisation $\theta$ from which a few gradient steps on a new
-task's **support** set give a model that does well on that task's **query** set.
-
-**Inner step** (per task $\mathcal{T}_i$, repeated $k$ times, learning rate $\alpha$):
-""")
-st.latex(r"\theta'_i \;=\; \theta - \alpha\, \nabla_\theta \mathcal{L}^{\text{support}}_{\mathcal{T}_i}(\theta)")
-st.markdown(r"**MAML outer step** (learning rate $\beta$): the gradient flows *through* the inner loop.")
-st.latex(r"\theta \;\leftarrow\; \theta - \beta \sum_i \nabla_\theta\, \mathcal{L}^{\text{query}}_{\mathcal{T}_i}"
-         r"(\theta'_i) \;=\; \theta - \beta \sum_i \underbrace{\Big(I - \alpha\, \nabla^2_\theta "
-         r"\mathcal{L}^{\text{support}}_{\mathcal{T}_i}(\theta)\Big)}_{\text{Hessian term}}\;"
-         r"\nabla_{\theta'} \mathcal{L}^{\text{query}}_{\mathcal{T}_i}(\theta'_i)")
-st.markdown(r"""With $k$ inner steps the Hessian term is a product $\prod_{j=0}^{k-1}\big(I - \alpha
-\nabla^2 \mathcal{L}^{\text{support}}(\theta^{(j)})\big)$: backpropagating through it needs every inner
-step's activations kept in memory, and one Hessian-vector product per step.
-
-**FOMAML outer step**: treat $\theta'_i$ as if it did not depend on $\theta$, i.e. replace the Hessian
-term by $I$. The gradient is simply the query gradient *at the adapted parameters*:""")
-st.latex(r"\theta \;\leftarrow\; \theta - \beta \sum_i \nabla_{\theta'} "
-         r"\mathcal{L}^{\text{query}}_{\mathcal{T}_i}(\theta'_i)")
-
-st.subheader("Side by side")
-choice = None
-if compares:
-    titles = [f"{common.run_title(r)} · {r['environment']['device_name']} · {r['created'][:10]}" for _, r in compares]
-    idx = st.selectbox("Numbers from run record", range(len(compares)), format_func=titles.__getitem__)
-    choice = compares[idx][1]
-
-
-def _measured(key, fmt):
-    if choice is None:
-        return "– (no run record yet)", "–"
-    return tuple(fmt(choice["results"][n][key]) if choice["results"][n].get(key) is not None else "–"
-                 for n in ("maml", "fomaml"))
-
-
-t = _measured("per_iteration_ms", lambda v: f"{v:.1f} ms")
-m = _measured("peak_memory_bytes", summary.fmt_bytes)
-a = _measured("test", summary.fmt_accuracy)
-st.markdown(f"""
-| | MAML (second order) | FOMAML (first order) |
-|---|---|---|
-| outer gradient | through the inner loop, Hessian term included | query gradient at the adapted parameters |
-| extra work per inner step | a Hessian-vector product in the backward pass | none |
-| memory in the number of inner steps | grows: every inner step's activations are kept | flat: each step's graph is freed |
-| measured time per meta-iteration | {t[0]} | {t[1]} |
-| measured peak memory | {m[0]} | {m[1]} |
-| measured test accuracy (95 % CI) | {a[0]} | {a[1]} |
-""")
-if choice is not None:
-    c = summary.compare_numbers(choice)
-    st.caption(f"Measured in run “{common.run_title(choice)}”: {summary.ratio_words(c)}. "
-               f"{choice['environment']['device_name']}, {choice['protocol']['task']}, "
-               f"{choice['protocol']['train_inner_steps']} inner step(s); memory: {choice['protocol']['memory']}. "
-               "See the Scaling page for how the gap grows with inner steps.")
-
-st.subheader("Intuition")
-st.markdown("""
-The Hessian term tells MAML how a change of the initialisation changes *where the inner loop ends
-up*. FOMAML ignores that and moves the initialisation towards parameters that are good after
-adaptation, as if adaptation were a fixed shift. When the inner loop is short and the loss surface
-is gentle near the initialisation, the Hessian term is close to the identity and the two agree;
-with more inner steps, larger inner learning rates, or harder tasks (more classes), the curvature
-matters more and second order can pay for itself.
-""")
-
-st.subheader("When to use which")
-st.markdown("""
-- **FOMAML** when memory is the limit (many inner steps, large models), when iterations are the
-  bottleneck, or to explore hyper-parameters quickly; check its accuracy against MAML once.
-- **MAML** when the last points of accuracy matter and the inner loop is short enough to afford
-  differentiating through it; it is also the reference that first-order methods are judged by.
-- Decide on *your* numbers: the Compare page measures both on the same tasks and computes a
-  recommendation from the measured time, memory and accuracy.
-""")
-
-st.subheader("The code that runs")
-st.markdown("Read from the engine's source file at page load, so it is always what the app executes. "
-            "The inner loop (one task):")
-st.code(source.function_source("meta", "inner_adapt"), language="python")
-st.markdown("The vectorized meta-gradient: second order differentiates through `inner_adapt` for all tasks "
-            "at once (`grad` of `vmap`); first order detaches the adapted parameters and takes the query "
-            "gradient there (`vmap` of `grad`):")
-st.code(source.function_source("meta", "_vmap_meta_gradient"), language="python")
-with st.expander("The per-task reference loop (plain autograd), against which the fast path is tested"):
-    st.code(source.function_source("meta", "_loop_meta_gradient"), language="python")
-with st.expander("Batch norm from primitives (why not F.batch_norm)"):
-    st.code(source.function_source("model", "batch_norm"), language="python")
-
-st.subheader("FAQ")
 FAQ = [
-    ("Is MAML's gradient here exact?",
-     "Yes. The tests compare the vectorized meta-gradient in float64 against a per-task "
-     "plain-autograd implementation (the tests require a relative error below 1e-10) and against finite differences "
-     "on a smooth variant of the network, for one and several inner steps, both orders."),
-    ("Why write batch norm by hand?",
-     "Under `torch.func.vmap`, `F.batch_norm` in training mode returns a wrong second-order "
-     "gradient (functorch issue 534). Mean, variance and `rsqrt` written out are exact."),
-    ("What is 'transductive' batch norm?",
-     "Batch statistics are used at test time too, computed over the task's query batch, as in "
-     "the MAML paper's Omniglot experiments. Every record states this in its protocol."),
-    ("Why can FOMAML be less than 2× faster?",
-     "Skipping the Hessian term removes only the backward pass through the inner loop; the "
-     "forward passes, the query backward and data handling remain. The ratio depends on the "
-     "number of inner steps, the device and the batch sizes: the Scaling page measures it."),
-    ("What is the baseline?",
-     "The same random initialisation both variants start from, adapted to each test task with "
-     "the same inner steps but never meta-trained. Meta-learning is worth its cost only above it."),
+    (
+        "Is MAML's gradient here exact?",
+        "Yes. The tests compare the vectorized meta-gradient in float64 against a per-task "
+        "plain-autograd implementation (the tests require a relative error below 1e-10) and against finite differences "
+        "on a smooth variant of the network, for one and several inner steps, both orders.",
+    ),
+    (
+        "Why write batch norm by hand?",
+        "Under `torch.func.vmap`, `F.batch_norm` in training mode returns a wrong second-order "
+        "gradient (functorch issue 534). Mean, variance and `rsqrt` written out are exact.",
+    ),
+    (
+        "What is 'transductive' batch norm?",
+        "Batch statistics are used at test time too, computed over the task's query batch, as in "
+        "the MAML paper's Omniglot experiments. Every record states this in its protocol.",
+    ),
+    (
+        "Why can FOMAML be less than 2× faster?",
+        "Skipping the Hessian term removes only the backward pass through the inner loop; the "
+        "forward passes, the query backward and data handling remain. The ratio depends on the "
+        "number of inner steps, the device and the batch sizes: the Scaling page measures it.",
+    ),
+    (
+        "What is the baseline?",
+        "The same random initialisation both variants start from, adapted to each test task with "
+        "the same inner steps but never meta-trained. Meta-learning is worth its cost only above it.",
+    ),
 ]
-for question, answer in FAQ:
-    with st.expander(question):
-        st.markdown(answer)
+
+
+def update_rules() -> None:
+    """The inner step, MAML's outer step with its Hessian term, FOMAML's outer step."""
+    st.markdown(r"""
+    MAML (Finn et al., 2017) learns an initialisation $\theta$ from which a few gradient steps on a new
+    task's **support** set give a model that does well on that task's **query** set.
+
+    **Inner step** (per task $\mathcal{T}_i$, repeated $k$ times, learning rate $\alpha$):
+    """)
+    st.latex(r"\theta'_i \;=\; \theta - \alpha\, \nabla_\theta \mathcal{L}^{\text{support}}_{\mathcal{T}_i}(\theta)")
+    st.markdown(r"**MAML outer step** (learning rate $\beta$): the gradient flows *through* the inner loop.")
+    st.latex(
+        r"\theta \;\leftarrow\; \theta - \beta \sum_i \nabla_\theta\, \mathcal{L}^{\text{query}}_{\mathcal{T}_i}"
+        r"(\theta'_i) \;=\; \theta - \beta \sum_i \underbrace{\Big(I - \alpha\, \nabla^2_\theta "
+        r"\mathcal{L}^{\text{support}}_{\mathcal{T}_i}(\theta)\Big)}_{\text{Hessian term}}\;"
+        r"\nabla_{\theta'} \mathcal{L}^{\text{query}}_{\mathcal{T}_i}(\theta'_i)"
+    )
+    st.markdown(r"""
+    With $k$ inner steps the Hessian term is a product $\prod_{j=0}^{k-1}\big(I - \alpha
+    \nabla^2 \mathcal{L}^{\text{support}}(\theta^{(j)})\big)$: backpropagating through it needs every inner
+    step's activations kept in memory, and one Hessian-vector product per step.
+
+    **FOMAML outer step**: treat $\theta'_i$ as if it did not depend on $\theta$, i.e. replace the Hessian
+    term by $I$. The gradient is simply the query gradient *at the adapted parameters*:
+    """)
+    st.latex(
+        r"\theta \;\leftarrow\; \theta - \beta \sum_i \nabla_{\theta'} "
+        r"\mathcal{L}^{\text{query}}_{\mathcal{T}_i}(\theta'_i)"
+    )
+
+
+def side_by_side() -> None:
+    """The two variants compared in words, with measured rows from a run record the reader picks."""
+    st.subheader("Side by side")
+    found, _ = common.all_records()
+    compares = [
+        r for _, r in found if r["kind"] == "compare" and all(r["results"][n]["test"] for n in records.ALGORITHMS)
+    ]
+    choice = None
+    if compares:
+        titles = [f"{common.run_title(r)} · {r['environment']['device_name']} · {r['created'][:10]}" for r in compares]
+        choice = compares[st.selectbox("Numbers from run record", range(len(compares)), format_func=titles.__getitem__)]
+
+    def measured(key, fmt):
+        if choice is None:
+            return "– (no run record yet)", "–"
+        return tuple(
+            fmt(choice["results"][n][key]) if choice["results"][n][key] is not None else "–" for n in records.ALGORITHMS
+        )
+
+    t = measured("per_iteration_ms", lambda v: f"{v:.1f} ms")
+    m = measured("peak_memory_bytes", summary.fmt_bytes)
+    a = measured("test", summary.fmt_accuracy)
+    st.markdown(f"""
+    | | MAML (second order) | FOMAML (first order) |
+    |---|---|---|
+    | outer gradient | through the inner loop, Hessian term included | query gradient at the adapted parameters |
+    | extra work per inner step | a Hessian-vector product in the backward pass | none |
+    | memory against inner steps | grows: every inner step's activations are kept | flat: each step's graph is freed |
+    | measured time per meta-iteration | {t[0]} | {t[1]} |
+    | measured peak memory | {m[0]} | {m[1]} |
+    | measured test accuracy (95 % CI) | {a[0]} | {a[1]} |
+    """)
+    if choice is not None:
+        c = summary.compare_numbers(choice)
+        st.caption(
+            f"Measured in run “{common.run_title(choice)}”: {summary.ratio_words(c)}. "
+            f"{choice['environment']['device_name']}, {choice['protocol']['task']}, "
+            f"{choice['protocol']['train_inner_steps']} inner step(s); memory: {choice['protocol']['memory']}. "
+            "See the Scaling page for how the gap grows with inner steps."
+        )
+
+
+def intuition_and_advice() -> None:
+    st.subheader("Intuition")
+    st.markdown("""
+    The Hessian term tells MAML how a change of the initialisation changes *where the inner loop ends
+    up*. FOMAML ignores that and moves the initialisation towards parameters that are good after
+    adaptation, as if adaptation were a fixed shift. When the inner loop is short and the loss surface
+    is gentle near the initialisation, the Hessian term is close to the identity and the two agree;
+    with more inner steps, larger inner learning rates, or harder tasks (more classes), the curvature
+    matters more and second order can pay for itself.
+    """)
+
+    st.subheader("When to use which")
+    st.markdown("""
+    - **FOMAML** when memory is the limit (many inner steps, large models), when iterations are the
+      bottleneck, or to explore hyper-parameters quickly; check its accuracy against MAML once.
+    - **MAML** when the last points of accuracy matter and the inner loop is short enough to afford
+      differentiating through it; it is also the reference that first-order methods are judged by.
+    - Decide on *your* numbers: the Compare page measures both on the same tasks and computes a
+      recommendation from the measured time, memory and accuracy.
+    """)
+
+
+def engine_code() -> None:
+    """The engine's own functions, read from its source at page load."""
+    st.subheader("The code that runs")
+    st.markdown(
+        "Read from the engine's source file at page load, so it is always what the app executes. "
+        "The inner loop (one task):"
+    )
+    st.code(source.function_source("engine.meta", "inner_adapt"), language="python")
+    st.markdown(
+        "The vectorized meta-gradient: second order differentiates through `inner_adapt` for all tasks "
+        "at once (`grad` of `vmap`); first order detaches the adapted parameters and takes the query "
+        "gradient there (`vmap` of `grad`):"
+    )
+    st.code(source.function_source("engine.meta", "_vmap_meta_gradient"), language="python")
+    with st.expander("The per-task reference loop (plain autograd), against which the fast path is tested"):
+        st.code(source.function_source("engine.meta", "_loop_meta_gradient"), language="python")
+    with st.expander("Batch norm from primitives (why not F.batch_norm)"):
+        st.code(source.function_source("engine.model", "batch_norm"), language="python")
+
+
+def faq() -> None:
+    st.subheader("FAQ")
+    for question, answer in FAQ:
+        with st.expander(question):
+            st.markdown(answer)
+
+
+st.title("Theory: what the first-order shortcut drops")
+update_rules()
+side_by_side()
+intuition_and_advice()
+engine_code()
+faq()

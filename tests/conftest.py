@@ -1,17 +1,27 @@
-import sys
 import threading
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from mamlviz import RunConfig
 
-from mamlviz import RunConfig  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 # Small enough to train twice and evaluate three models in a few seconds on 2 CPU cores.
-TINY = dict(n_way=5, k_shot=1, k_query=2, inner_lr=0.4, outer_lr=0.005, inner_steps=1, eval_inner_steps=2,
-            meta_batch=2, train_tasks=60, eval_tasks=20, seed=0, device="cpu")
+TINY = dict(
+    n_way=5,
+    k_shot=1,
+    k_query=2,
+    inner_lr=0.4,
+    outer_lr=0.005,
+    inner_steps=1,
+    eval_inner_steps=2,
+    meta_batch=2,
+    train_tasks=60,
+    eval_tasks=20,
+    seed=0,
+    device="cpu",
+)
 
 
 @pytest.fixture(scope="session")

@@ -1,16 +1,16 @@
 """The dashboard through Streamlit's AppTest: pages render, validation, a tiny live run, bad records."""
+
 import json
 import time
 
 import pytest
 import streamlit as st
+from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
 from mamlviz import records
-from conftest import ROOT
 
-TINY_UI = {"train_tasks": 8, "meta_batch": 2, "k_query": 2, "eval_tasks": 10, "eval_inner_steps": 1,
-           "inner_steps": 1}
+TINY_UI = {"train_tasks": 8, "meta_batch": 2, "k_query": 2, "eval_tasks": 10, "eval_inner_steps": 1, "inner_steps": 1}
 
 
 @pytest.fixture(autouse=True)
@@ -42,7 +42,7 @@ def test_theory_shows_the_engines_own_code():
     at = _app().switch_page("pages/theory.py").run()
     code = "\n".join(c.value for c in at.code)
     assert "def inner_adapt" in code and "def _vmap_meta_gradient" in code
-    assert any("Hessian" in l.value for l in at.latex)
+    assert any("Hessian" in x.value for x in at.latex)
 
 
 def test_invalid_combination_is_explained_and_start_disabled():
@@ -55,6 +55,16 @@ def test_invalid_combination_is_explained_and_start_disabled():
     assert start.disabled
     at.number_input(key="train_tasks").set_value(16).run()
     assert not [b for b in at.sidebar.button if b.label == "Start"][0].disabled
+
+
+def test_the_sidebar_has_one_control_per_config_field():
+    from mamlviz.config import FIELDS
+
+    at = _app()
+    keys = {w.key for w in at.sidebar.number_input} | {w.key for w in at.sidebar.selectbox}
+    assert {f.name for f in FIELDS if f.group != "hidden"} <= keys
+    labels = {w.key: w.label for w in at.sidebar.number_input}
+    assert all(labels[f.name] == f.label for f in FIELDS if f.group in ("basic", "advanced"))
 
 
 def test_preset_fills_the_controls():
@@ -96,6 +106,7 @@ def test_a_tiny_run_from_the_compare_page_completes_and_shows_results(fresh_serv
     assert any("Recommendation" in i.value for i in at.info)
     saved = list(fresh_server.glob("*.json"))
     assert len(saved) == 1 and records.load(saved[0])["status"] == "complete"
+    assert records.load(saved[0])["setup"]["launched_from"] == "dashboard"
     texts = [p.proto.text for p in at.get("progress")]
     assert any(t.startswith("MAML: 4/4 iterations") and t.endswith("complete") for t in texts), texts
 
@@ -108,7 +119,10 @@ def test_stop_keeps_partial_results(fresh_server):
     at.selectbox(key="device").set_value("cpu")
     at.run()
     [b for b in at.sidebar.button if b.label == "Start"][0].click().run()
-    _poll(at, lambda a: any("MAML: " in (p.proto.text or "") and "it/s" in (p.proto.text or "") for p in a.get("progress")))
+    _poll(
+        at,
+        lambda a: any("MAML: " in (p.proto.text or "") and "it/s" in (p.proto.text or "") for p in a.get("progress")),
+    )
     [b for b in at.button if b.label == "Stop"][0].click().run()
     at = _poll(at, lambda a: any(s.value == "Results" for s in a.subheader))
     assert any("Stopped early" in w.value for w in at.warning)
@@ -135,11 +149,15 @@ def test_a_tiny_sweep_from_the_scaling_page(fresh_server):
     at.number_input[1].set_value(1)
     at.run()
     [b for b in at.button if b.label == "Start sweep"][0].click().run()
-    at = _poll(at, lambda a: any("Sweep finished" in s.value for s in a.success))
+    at = _poll(at, lambda a: any("Finished: sweep" in s.value for s in a.success))
     at.run()
     rec = records.load(next(fresh_server.glob("*.json")))
     assert rec["kind"] == "sweep" and {(p["algorithm"], p["inner_steps"]) for p in rec["points"]} == {
-        ("maml", 1), ("fomaml", 1), ("maml", 2), ("fomaml", 2)}
+        ("maml", 1),
+        ("fomaml", 1),
+        ("maml", 2),
+        ("fomaml", 2),
+    }
     assert not at.exception
 
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from mamlviz import omniglot
-from mamlviz.tasks import TaskSampler, class_images
+from mamlviz.engine.tasks import TaskSampler, class_images
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "omniglot"
 

@@ -3,12 +3,15 @@ import math
 
 import pytest
 import torch
-
-from mamlviz import RunConfig, compare, engine, meta, records, summary
-from mamlviz.model import OmniglotCNN
-from mamlviz.seed_api import train_maml
-from mamlviz.tasks import TaskSampler
 from conftest import TINY
+
+from mamlviz import RunConfig, compare, records, summary
+from mamlviz.engine import measure, meta, model, sweep
+from mamlviz.engine.data import load_data
+from mamlviz.engine.model import OmniglotCNN
+from mamlviz.engine.seed_api import train_maml
+from mamlviz.engine.step import MetaStep
+from mamlviz.engine.tasks import TaskSampler
 
 
 def test_tiny_comparison_learns_and_is_fully_measured(tiny_record):
@@ -55,6 +58,7 @@ def test_stop_ends_training_within_an_iteration_and_is_recorded():
             stop.set()
 
     import threading
+
     stop = threading.Event()
     cfg = RunConfig(**{**TINY, "train_tasks": 400})
     r = compare(cfg, on_progress=on_progress, stop=stop)
@@ -108,25 +112,28 @@ def test_cuda_device_refused_without_gpu():
     if torch.cuda.is_available():
         pytest.skip("CUDA present")
     with pytest.raises(ValueError, match="device"):
-        engine.resolve_device("cuda")
+        measure.resolve_device("cuda")
 
 
 def test_sweep_measures_each_inner_step_count():
-    r = engine.sweep(RunConfig(**{**TINY, "path": "loop"}), inner_steps=(1, 3), iterations=2)
+    r = sweep(RunConfig(**{**TINY, "path": "loop"}), inner_steps=(1, 3), iterations=2)
     assert [(p["algorithm"], p["inner_steps"]) for p in r["points"]] == [
-        ("maml", 1), ("fomaml", 1), ("maml", 3), ("fomaml", 3)]
+        ("maml", 1),
+        ("fomaml", 1),
+        ("maml", 3),
+        ("fomaml", 3),
+    ]
     steps = {(p["algorithm"], p["inner_steps"]): p["per_iteration_ms"] for p in r["points"]}
     assert steps[("maml", 3)] > steps[("maml", 1)]  # three inner steps cost more than one
     records.validate(r)
 
 
 def test_seed_api_train_maml_improves_query_loss():
-    data = engine.load_data(torch.device("cpu"))
+    data = load_data(torch.device("cpu"))
     sampler = TaskSampler(data.train, 5, 1, 2, seed=0)
     batches = [sampler.sample(2) for _ in range(25)]
     model = OmniglotCNN(5, seed=0)
-    model, learner, losses = train_maml(model, batches, inner_lr=0.4, outer_lr=0.005, inner_steps=1,
-                                        first_order=False)
+    model, learner, losses = train_maml(model, batches, inner_lr=0.4, outer_lr=0.005, inner_steps=1, first_order=False)
     assert len(losses) == 25 and sum(losses[-5:]) < sum(losses[:5])
     b = TaskSampler(data.test, 5, 1, 2, seed=1).sample(1)
     logits = learner.adapt(b.xs[0], b.ys[0])(b.xq[0])
@@ -138,22 +145,25 @@ def test_seed_api_train_maml_improves_query_loss():
 
 
 def test_meta_steps_by_loop_and_vmap_train_the_same_parameters():
-    data = engine.load_data(torch.device("cpu"))
+    data = load_data(torch.device("cpu"))
     cfg = RunConfig(**{**TINY, "inner_steps": 2})
-    init = engine.model.init_params(cfg.n_way, 0)
+    init = model.init_params(cfg.n_way, 0)
     sampler = TaskSampler(data.train, 5, 1, 2, seed=0)
     batches = [sampler.sample(2) for _ in range(3)]
     out = {}
     for path in ("loop", "vmap"):
         params = {k: v.clone() for k, v in init.items()}
-        step = engine.MetaStep(path, params, cfg, first_order=False, warm_batch=batches[0])
+        step = MetaStep(path, params, cfg, first_order=False, warm_batch=batches[0])
         for b in batches:
             step(b)
         out[path] = params
     # conv biases have an exactly-zero true gradient (batch norm removes them), so Adam moves them by the
     # sign of rounding noise; compare everything else, and the networks' outputs, which they cannot change.
-    assert all(torch.allclose(out["loop"][k], out["vmap"][k], atol=1e-5) for k in init
-               if not (k.startswith("conv") and k.endswith(".bias")))
+    assert all(
+        torch.allclose(out["loop"][k], out["vmap"][k], atol=1e-5)
+        for k in init
+        if not (k.startswith("conv") and k.endswith(".bias"))
+    )
     x = batches[0].xq[0]
-    assert torch.allclose(engine.model.forward(out["loop"], x), engine.model.forward(out["vmap"], x), atol=1e-4)
+    assert torch.allclose(model.forward(out["loop"], x), model.forward(out["vmap"], x), atol=1e-4)
     assert not torch.equal(out["loop"]["head.weight"], init["head.weight"])

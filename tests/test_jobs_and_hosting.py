@@ -1,4 +1,5 @@
 """The server-wide job queue (with fake runners, no torch) and hosted mode without torch."""
+
 import json
 import subprocess
 import sys
@@ -6,10 +7,10 @@ import threading
 import time
 
 import pytest
+from conftest import ROOT, TINY
 
 from mamlviz import RunConfig
 from mamlviz.jobs import JobRegistry, rate_and_eta
-from conftest import ROOT, TINY
 
 
 def _wait(cond, timeout=10):
@@ -22,13 +23,27 @@ def _wait(cond, timeout=10):
 
 
 def _fake_compare(tiny_record, gate):
-    def run(config, on_progress, stop, label):
-        on_progress({"algorithm": "maml", "phase": "train", "iteration": 1, "total": 30, "elapsed_s": 0.1,
-                     "loss": 1.5, "accuracy": 0.3})
+    def run(config, on_progress, stop, label, **options):
+        on_progress(
+            {
+                "algorithm": "maml",
+                "phase": "train",
+                "iteration": 1,
+                "total": 30,
+                "elapsed_s": 0.1,
+                "loss": 1.5,
+                "accuracy": 0.3,
+            }
+        )
         while not gate.is_set() and not stop.is_set():
             time.sleep(0.01)
-        return {**tiny_record, "id": f"{tiny_record['id']}-{label}", "status": "stopped" if stop.is_set() else "complete",
-                "label": label}
+        return {
+            **tiny_record,
+            "id": f"{tiny_record['id']}-{label}",
+            "status": "stopped" if stop.is_set() else "complete",
+            "label": label,
+        }
+
     return run
 
 
@@ -68,7 +83,7 @@ def test_stop_reaches_the_running_job_and_its_record_is_saved(tmp_path, tiny_rec
 def test_a_failing_job_is_reported_and_the_queue_goes_on(tmp_path, tiny_record):
     calls = []
 
-    def run(config, on_progress, stop, label):
+    def run(config, on_progress, stop, label, **options):
         calls.append(label)
         if label == "bad":
             raise RuntimeError("boom")
@@ -117,14 +132,23 @@ print("hosted-ok")
 
 
 def test_hosted_mode_works_without_torch(tmp_path):
-    r = subprocess.run([sys.executable, "-c", HOSTED_SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=180,
-                       env={**__import__("os").environ, "MAMLVIZ_RUNS_DIR": str(tmp_path)})
+    r = subprocess.run(
+        [sys.executable, "-c", HOSTED_SCRIPT],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**__import__("os").environ, "MAMLVIZ_RUNS_DIR": str(tmp_path)},
+    )
     assert r.returncode == 0 and "hosted-ok" in r.stdout, r.stdout + r.stderr
 
 
 def test_ui_modules_do_not_import_torch():
-    code = ("import sys; import mamlviz, mamlviz.records, mamlviz.charts, mamlviz.summary, mamlviz.jobs, "
-            "mamlviz.presets, mamlviz.hosting, mamlviz.source, mamlviz.scaling; "
-            "assert 'torch' not in sys.modules, 'torch imported'; print('ok')")
+    code = (
+        "import sys; import mamlviz, mamlviz.records, mamlviz.charts, mamlviz.summary, mamlviz.jobs, "
+        "mamlviz.presets, mamlviz.hosting, mamlviz.source, mamlviz.scaling, mamlviz.progress, mamlviz.paths, "
+        "mamlviz.cli; "
+        "assert 'torch' not in sys.modules, 'torch imported'; print('ok')"
+    )
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "ok" in r.stdout, r.stderr

@@ -1,11 +1,12 @@
 """Exactness: the vectorized meta-gradient against the per-task autograd loop and finite differences."""
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from mamlviz import meta, model
-from mamlviz.adam import Adam
+from mamlviz.engine import meta, model
+from mamlviz.engine.adam import Adam
 
 
 def _tasks(T=3, N=3, K=2, Q=2, seed=0, dtype=torch.float64):
@@ -67,8 +68,9 @@ def test_meta_gradient_matches_plain_autograd_in_float64(path, inner_steps, firs
     params = model.init_params(3, seed=1, dtype=torch.float64)
     xs, ys, xq, yq = _tasks()
     ref = _reference(params, xs, ys, xq, yq, 0.1, inner_steps, first_order, model.forward)
-    got, loss, acc = meta.meta_gradient(params, xs, ys, xq, yq, inner_lr=0.1, inner_steps=inner_steps,
-                                        first_order=first_order, path=path)
+    got, loss, acc = meta.meta_gradient(
+        params, xs, ys, xq, yq, inner_lr=0.1, inner_steps=inner_steps, first_order=first_order, path=path
+    )
     err = (_flat(got) - _flat(ref)).norm() / _flat(ref).norm()
     assert err < 1e-10, f"relative error {err:.2e}"
     assert 0 <= acc <= 1 and torch.isfinite(loss)
@@ -127,8 +129,14 @@ def test_adapted_accuracy_paths_agree():
 
 def test_unknown_path_is_refused():
     with pytest.raises(ValueError, match="path"):
-        meta.meta_gradient(model.init_params(3), *_tasks(dtype=torch.float32), inner_lr=0.1, inner_steps=1,
-                           first_order=True, path="nope")
+        meta.meta_gradient(
+            model.init_params(3),
+            *_tasks(dtype=torch.float32),
+            inner_lr=0.1,
+            inner_steps=1,
+            first_order=True,
+            path="nope",
+        )
 
 
 def test_adam_matches_torch_optim():
@@ -144,3 +152,13 @@ def test_adam_matches_torch_optim():
         opt.step()
         ours.update(p, grads)
     assert all(torch.allclose(p[k], ref[k].detach(), atol=1e-6) for k in p)
+
+
+def test_default_path_is_the_fast_exact_one_for_the_device():
+    params = model.init_params(3, seed=1, dtype=torch.float64)
+    args = _tasks(T=2)
+    kw = dict(inner_lr=0.2, inner_steps=2, first_order=False)
+    assert meta.fastest_path(torch.device("cpu")) == "loop" and meta.fastest_path(torch.device("cuda")) == "vmap"
+    default = meta.meta_gradient(params, *args, **kw)[0]
+    loop = meta.meta_gradient(params, *args, path="loop", **kw)[0]
+    assert all(torch.equal(default[k], loop[k]) for k in params)  # bit-identical: the loop path ran

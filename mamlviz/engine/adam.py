@@ -3,6 +3,7 @@
 Keeping every quantity a tensor (no Python float that changes per step) is what lets the
 whole meta-step, optimizer included, be captured once in a CUDA graph and replayed.
 """
+
 from __future__ import annotations
 
 import torch

@@ -6,6 +6,7 @@ Each block: 3x3 conv (64 filters) -> batch norm with batch statistics -> ReLU ->
 it sees ("transductive", as in the MAML paper) and keeps no running averages, so the model is a
 pure function of (params, x) and vmaps cleanly over tasks.
 """
+
 from __future__ import annotations
 
 import math

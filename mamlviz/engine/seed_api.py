@@ -1,12 +1,14 @@
 """The seed project's entry point, kept for people who come from it: thin, on the engine."""
+
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 from torch.func import functional_call
 
-from . import meta, model as model_mod
+from . import meta
+from . import model as model_mod
 
 
 class Learner:
@@ -20,8 +22,14 @@ class Learner:
 
     def adapt(self, x: torch.Tensor, y: torch.Tensor, steps: int | None = None):
         with torch.enable_grad():
-            fast = meta.inner_adapt(self.params(), x, y, inner_lr=self.inner_lr,
-                                    inner_steps=steps or self.inner_steps, forward=self._forward)
+            fast = meta.inner_adapt(
+                self.params(),
+                x,
+                y,
+                inner_lr=self.inner_lr,
+                inner_steps=steps or self.inner_steps,
+                forward=self._forward,
+            )
         fast = {k: v.detach() for k, v in fast.items()}
         return lambda x_new: self._forward(fast, x_new)
 
@@ -36,8 +44,14 @@ def _as_tasks(batch):
     return xs, ys, xq, yq
 
 
-def train_maml(model: torch.nn.Module, task_dataloader: Iterable, inner_lr: float, outer_lr: float,
-               inner_steps: int, first_order: bool):
+def train_maml(
+    model: torch.nn.Module,
+    task_dataloader: Iterable,
+    inner_lr: float,
+    outer_lr: float,
+    inner_steps: int,
+    first_order: bool,
+):
     """Meta-train ``model`` in place (Adam outer loop); returns (model, learner, per-batch losses).
 
     Each item of ``task_dataloader`` is (x_support, y_support, x_query, y_query), one task or a
@@ -47,16 +61,28 @@ def train_maml(model: torch.nn.Module, task_dataloader: Iterable, inner_lr: floa
     if isinstance(model, model_mod.OmniglotCNN):
         forward, path = model_mod.forward, "vmap"
     else:
+
         def forward(params, x):
             return functional_call(model, params, (x,))
+
         path = "loop"
     opt = torch.optim.Adam(model.parameters(), lr=outer_lr)
     losses = []
     for batch in task_dataloader:
         xs, ys, xq, yq = _as_tasks(batch)
         params = dict(model.named_parameters())
-        grads, loss, _ = meta.meta_gradient(params, xs, ys, xq, yq, inner_lr=inner_lr, inner_steps=inner_steps,
-                                            first_order=first_order, path=path, forward=forward)
+        grads, loss, _ = meta.meta_gradient(
+            params,
+            xs,
+            ys,
+            xq,
+            yq,
+            inner_lr=inner_lr,
+            inner_steps=inner_steps,
+            first_order=first_order,
+            path=path,
+            forward=forward,
+        )
         opt.zero_grad(set_to_none=True)
         for name, p in params.items():
             p.grad = grads[name]

@@ -5,6 +5,7 @@ they come from the same caching allocator). CPU has no resettable counter, so a 
 the process's resident set every 5 ms; memory is trimmed back to the OS before each algorithm so
 that the second one starts from a fair baseline. Both are labelled as what they are.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -17,6 +18,17 @@ import threading
 import time
 
 import torch
+
+
+def resolve_device(name: str) -> torch.device:
+    """ "auto" -> the GPU when there is one; "cuda" without one is refused with the reason."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: 'cuda' was asked for but no CUDA GPU is available (use 'cpu' or 'auto')")
+    if name not in ("cpu", "cuda"):
+        raise ValueError(f"device: must be one of auto, cpu, cuda, got {name!r}")
+    return torch.device(name)
 
 
 def sync(device: torch.device) -> None:
@@ -55,8 +67,11 @@ def release_memory(device: torch.device) -> None:
 
 def memory_metric(device: torch.device) -> str:
     """What PeakMemory measures on ``device``, for labels."""
-    return ("cuda max_memory_allocated (includes CUDA-graph pools)" if device.type == "cuda"
-            else "process peak RSS increase, sampled every 5 ms")
+    return (
+        "cuda max_memory_allocated (includes CUDA-graph pools)"
+        if device.type == "cuda"
+        else "process peak RSS increase, sampled every 5 ms"
+    )
 
 
 class PeakMemory:

@@ -3,6 +3,7 @@
 All images of one split, with the four 90-degree rotations as extra classes, sit in one uint8
 tensor [classes, 20, 28, 28] on the device; a meta-batch is a handful of batched index ops.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,14 +11,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import omniglot
+from .. import omniglot
 
 
-def class_images(data: omniglot.Omniglot, characters: np.ndarray, device, rotations: bool = True) -> torch.Tensor:
+def class_images(data: omniglot.Omniglot, characters: np.ndarray, device) -> torch.Tensor:
     """uint8 [len(characters) * 4, 20, 28, 28] on ``device``; class 4c + r is character c rotated r x 90°."""
     imgs = torch.from_numpy(np.ascontiguousarray(data.images[characters]))
-    if rotations:
-        imgs = torch.stack([torch.rot90(imgs, r, dims=(-2, -1)) for r in range(4)], dim=1).flatten(0, 1)
+    imgs = torch.stack([torch.rot90(imgs, r, dims=(-2, -1)) for r in range(4)], dim=1).flatten(0, 1)
     return imgs.contiguous().to(device)
 
 
@@ -36,8 +36,7 @@ class TaskSampler:
     on exactly the same tasks.
     """
 
-    def __init__(self, images: torch.Tensor, n_way: int, k_shot: int, k_query: int, seed: int,
-                 dtype=torch.float32):
+    def __init__(self, images: torch.Tensor, n_way: int, k_shot: int, k_query: int, seed: int, dtype=torch.float32):
         if n_way > images.shape[0]:
             raise ValueError(f"n_way: must be at most {images.shape[0]} (classes available), got {n_way}")
         self.images, self.n_way, self.k_shot, self.k_query, self.dtype = images, n_way, k_shot, k_query, dtype
@@ -56,5 +55,4 @@ class TaskSampler:
         x = (x.to(self.dtype) / 255.0).unsqueeze(3)  # [T, N, K+Q, 1, 28, 28]
         xs = x[:, :, :k].reshape(tasks, n * k, 1, 28, 28)
         xq = x[:, :, k:].reshape(tasks, n * q, 1, 28, 28)
-        return TaskBatch(xs, self.ys_row.expand(tasks, -1).contiguous(), xq,
-                         self.yq_row.expand(tasks, -1).contiguous())
+        return TaskBatch(xs, self.ys_row.expand(tasks, -1).contiguous(), xq, self.yq_row.expand(tasks, -1).contiguous())

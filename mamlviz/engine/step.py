@@ -1,0 +1,123 @@
+"""One meta-iteration by a chosen path, and the choice of path: measured, not assumed.
+
+Paths: "loop" (the per-task autograd reference), "vmap" (all tasks at once with torch.func) and,
+on CUDA, "graph" (the vmapped meta-step and the Adam update captured once in a CUDA graph and
+replayed). ``select_path`` times the candidates briefly on the device for the run's own config.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+
+from ..config import RunConfig
+from . import measure, meta
+from .adam import Adam
+from .data import Data
+from .tasks import TaskBatch, TaskSampler
+
+PROBE_SEED_OFFSET = 7  # the probe's tasks are not the training stream's
+
+
+class MetaStep:
+    """One meta-iteration (meta-gradient + Adam, in place on ``params``) by a given path.
+
+    "graph" (CUDA only) captures the vectorized meta-step and the Adam update once and replays
+    it; the batch is copied into static buffers first. Capture time is kept in ``setup_s``.
+    """
+
+    def __init__(self, path: str, params: dict, cfg: RunConfig, first_order: bool, warm_batch: TaskBatch):
+        self.path, self.params = path, params
+        self.adam = Adam(params, cfg.outer_lr)
+        self.kw = dict(inner_lr=cfg.inner_lr, inner_steps=cfg.inner_steps, first_order=first_order)
+        self.setup_s = 0.0
+        if path == "graph":
+            t0 = time.perf_counter()
+            self._capture(warm_batch)
+            self.setup_s = time.perf_counter() - t0
+
+    def _body(self, b: TaskBatch):
+        g, loss, acc = meta.meta_gradient(
+            self.params, b.xs, b.ys, b.xq, b.yq, path="loop" if self.path == "loop" else "vmap", **self.kw
+        )
+        self.adam.update(self.params, g)
+        return loss, acc
+
+    def _capture(self, warm: TaskBatch):
+        self.static = TaskBatch(*(t.clone() for t in (warm.xs, warm.ys, warm.xq, warm.yq)))
+        live = [*self.params.values(), *self.adam.state()]
+        saved = [t.clone() for t in live]
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3):  # warm-up on a side stream, as CUDA graph capture requires
+                self._body(self.static)
+        torch.cuda.current_stream().wait_stream(side)
+        with torch.no_grad():
+            for t, s in zip(live, saved):  # the warm-up must not count as training
+                t.copy_(s)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.static_out = self._body(self.static)
+        torch.cuda.synchronize()
+
+    def __call__(self, batch: TaskBatch):
+        if self.path != "graph":
+            return self._body(batch)
+        for dst, src in zip(
+            (self.static.xs, self.static.ys, self.static.xq, self.static.yq), (batch.xs, batch.ys, batch.xq, batch.yq)
+        ):
+            dst.copy_(src)
+        self.graph.replay()
+        return self.static_out
+
+    def close(self):
+        self.graph = self.static = self.static_out = None
+
+
+def candidate_paths(device: torch.device) -> list[str]:
+    return ["graph", "vmap"] if device.type == "cuda" else ["loop", "vmap"]
+
+
+def select_path(cfg: RunConfig, device: torch.device, data: Data, init: dict) -> tuple[str, dict]:
+    """The fastest correct path on this device for this config, by timing each one briefly."""
+    if cfg.path != "auto":
+        if cfg.path == "graph" and device.type != "cuda":
+            raise ValueError("path: 'graph' needs a CUDA device; use 'loop', 'vmap' or 'auto' on CPU")
+        return cfg.path, {"chosen_by": "config"}
+    tasks = cfg.meta_batch if device.type == "cuda" else min(cfg.meta_batch, 4)
+    sampler = TaskSampler(data.train, cfg.n_way, cfg.k_shot, cfg.k_query, seed=cfg.seed + PROBE_SEED_OFFSET)
+    batch = sampler.sample(tasks)
+    timings, errors, steps = {}, {}, {}
+    t_start = time.perf_counter()
+    for path in candidate_paths(device):
+        try:
+            params = {k: v.clone() for k, v in init.items()}
+            steps[path] = MetaStep(path, params, cfg, first_order=False, warm_batch=batch)
+            steps[path](batch)  # warm-up
+        except Exception as e:  # a path that fails here is simply not chosen, and the reason is kept
+            errors[path] = f"{type(e).__name__}: {e}"[:300]
+            steps.pop(path, None)
+    # interleaved repetitions, best of each, so that a noisy moment does not pick the path
+    for _ in range(3 if device.type == "cuda" else 2):
+        for path, step in steps.items():
+            t0 = measure.now(device)
+            step(batch)
+            ms = (measure.now(device) - t0) * 1000 * cfg.meta_batch / tasks
+            timings[path] = min(ms, timings.get(path, math.inf))
+    for step in steps.values():
+        step.close()
+    del steps
+    measure.release_memory(device)
+    if not timings:
+        raise RuntimeError(f"no meta-gradient path works on {device}: {errors}")
+    best = min(timings, key=timings.get)
+    return best, {
+        "chosen_by": "measurement",
+        "probe_ms_per_iteration": timings,
+        "probe_tasks": tasks,
+        "errors": errors,
+        "probe_s": time.perf_counter() - t_start,
+    }

@@ -1,0 +1,159 @@
+"""Meta-train one algorithm: the training loop, read in one pass.
+
+Every iteration: sample a meta-batch on the device, take one meta-step (meta-gradient + Adam),
+read the synchronized clock. Losses stay on the device and are copied to the host every
+``FLUSH_INTERVAL_S`` (a copy is a sync point), where divergence is checked; progress goes to the
+listener at its own, slower cadence.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import threading
+
+import torch
+
+from ..config import RunConfig
+from ..progress import Progress, Reporter
+from ..records import FIRST_ORDER, AlgorithmResult, Curve
+from . import measure
+from .data import Data
+from .step import MetaStep
+from .tasks import TaskSampler
+
+FLUSH_INTERVAL_S = 0.2
+CURVE_POINTS = 400  # stored curve points per algorithm; longer runs are averaged into this many
+WARM_SEED_OFFSET = 13  # the CUDA-graph capture batch is not a training batch
+
+
+class LossLog:
+    """Per-iteration query loss and accuracy, on the device until flushed to the host."""
+
+    def __init__(self, total: int, device: torch.device):
+        self.loss = torch.full((total,), float("nan"), device=device)
+        self.acc = torch.full((total,), float("nan"), device=device)
+        self.host_loss: list[float] = []
+        self.host_acc: list[float] = []
+
+    def put(self, i: int, loss: torch.Tensor, acc: torch.Tensor) -> None:
+        self.loss[i].copy_(loss.detach())
+        self.acc[i].copy_(acc.detach())
+
+    def flush(self, upto: int) -> int | None:
+        """Copy iterations [flushed, upto) to the host; returns the 1-based iteration of the first
+        non-finite loss (and keeps only the iterations before it), or None."""
+        start = len(self.host_loss)
+        new_loss, new_acc = self.loss[start:upto].tolist(), self.acc[start:upto].tolist()
+        bad = next((i for i, v in enumerate(new_loss) if not math.isfinite(v)), None)
+        if bad is not None:
+            new_loss, new_acc = new_loss[:bad], new_acc[:bad]
+        self.host_loss += new_loss
+        self.host_acc += new_acc
+        return None if bad is None else start + bad + 1
+
+
+def train(
+    name: str,
+    cfg: RunConfig,
+    device: torch.device,
+    data: Data,
+    init: dict,
+    path: str,
+    report: Reporter,
+    stop: threading.Event,
+) -> tuple[AlgorithmResult, dict]:
+    """Meta-train ``name`` ("maml" or "fomaml") from ``init``; returns its result and final parameters."""
+    params = {k: v.clone() for k, v in init.items()}
+    sampler = TaskSampler(data.train, cfg.n_way, cfg.k_shot, cfg.k_query, seed=cfg.seed)  # same stream for both
+    warm = TaskSampler(data.train, cfg.n_way, cfg.k_shot, cfg.k_query, seed=cfg.seed + WARM_SEED_OFFSET)
+    total, budget = cfg.iterations, cfg.time_budget_s
+    log = LossLog(total, device)
+    clock: list[float] = []  # seconds since the start, after each iteration
+    status, stop_reason, diverged_at = "complete", "tasks", None
+    reported = 0  # iterations already summarised in a progress snapshot
+    flushed_at = 0.0
+    with measure.PeakMemory(device) as memory:
+        step = MetaStep(path, params, cfg, FIRST_ORDER[name], warm.sample(cfg.meta_batch))
+        setup_s = step.setup_s
+        t_start = measure.now(device)
+        for it in range(total):
+            if stop.is_set():
+                status, stop_reason = "stopped", "user"
+                break
+            loss, acc = step(sampler.sample(cfg.meta_batch))
+            log.put(it, loss, acc)
+            clock.append(measure.now(device) - t_start)  # synchronized: per-iteration time is exact
+            over_budget = budget is not None and clock[-1] >= budget
+            last = it + 1 == total or over_budget or stop.is_set()
+            if last or clock[-1] - flushed_at >= FLUSH_INTERVAL_S or report.due():
+                flushed_at = clock[-1]
+                diverged_at = log.flush(it + 1)
+                if diverged_at is not None:
+                    status, stop_reason = "diverged", "non-finite loss"
+                    break
+                if len(log.host_loss) > reported and (last or report.due()):
+                    report(
+                        Progress(
+                            name,
+                            "train",
+                            it + 1,
+                            total,
+                            clock[-1],
+                            statistics.fmean(log.host_loss[reported:]),
+                            statistics.fmean(log.host_acc[reported:]),
+                        ),
+                        force=True,
+                    )
+                    reported = len(log.host_loss)
+            if over_budget and it + 1 < total:
+                stop_reason = "time budget"
+                break
+        if diverged_at is None:
+            log.flush(len(clock))
+        step.close()
+        del step
+    done = len(log.host_loss)
+    train_s = clock[done - 1] if done else 0.0
+    tail = log.host_loss[-max(1, min(20, done // 10)) :]
+    curve = Curve(list(range(1, done + 1)), clock[:done], log.host_loss, log.host_acc)
+    result = AlgorithmResult(
+        name,
+        FIRST_ORDER[name],
+        path,
+        status,
+        stop_reason,
+        total,
+        iterations_done=done,
+        tasks_seen=done * cfg.meta_batch,
+        diverged_at=diverged_at,
+        train_time_s=train_s,
+        setup_time_s=setup_s,
+        per_iteration_ms=train_s / done * 1000 if done else None,
+        per_iteration_ms_median=statistics.median(_differences(clock[:done])) * 1000 if done else None,
+        peak_memory_bytes=memory.increase_bytes,
+        peak_memory_total_bytes=memory.peak_bytes,
+        memory_metric=memory.metric,
+        final_train_loss=statistics.fmean(tail) if tail else None,
+        curve=decimate(curve),
+    )
+    return result, params
+
+
+def _differences(clock: list[float]) -> list[float]:
+    return [b - a for a, b in zip([0.0, *clock], clock)]
+
+
+def decimate(curve: Curve, points: int = CURVE_POINTS) -> Curve:
+    """At most ``points`` points: each is the mean over a block of iterations, at the block's end."""
+    n = len(curve.iteration)
+    if n <= points:
+        return curve
+    size = math.ceil(n / points)
+    blocks = [(s, min(n, s + size)) for s in range(0, n, size)]
+    return Curve(
+        [curve.iteration[e - 1] for _, e in blocks],
+        [curve.time_s[e - 1] for _, e in blocks],
+        [statistics.fmean(curve.loss[s:e]) for s, e in blocks],
+        [statistics.fmean(curve.accuracy[s:e]) for s, e in blocks],
+    )
