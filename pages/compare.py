@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import streamlit as st
 
 from mamlviz import charts, presets, records, summary
-from mamlviz.config import FIELDS, RunConfig, validation_errors
+from mamlviz.config import BY_NAME, FIELDS, RunConfig, validation_errors
 from mamlviz.jobs import rate_and_eta
 from pages import common
 
@@ -65,7 +65,7 @@ def settings_sidebar(caps) -> tuple[dict, dict]:
         slots = {f.name: number_widget(st, f) for f in NUMBER_FIELDS if f.group == "basic"}
         with st.expander("Advanced"):
             slots.update({f.name: number_widget(st, f) for f in NUMBER_FIELDS if f.group == "advanced"})
-            device = next(f for f in FIELDS if f.name == "device")
+            device = BY_NAME["device"]
             st.selectbox(device.label, devices(caps), key="device", help=device.help)
             slots["device"] = st.empty()
     values = {f.name: st.session_state[f.name] for f in NUMBER_FIELDS}

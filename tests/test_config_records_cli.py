@@ -97,9 +97,9 @@ def test_save_refuses_an_invalid_record_and_keeps_the_old_file(tmp_path, tiny_re
     assert path.read_text() == before
 
 
-def _cli(*args, cwd=ROOT):
+def _cli(*args, cwd=ROOT, env=None):
     return subprocess.run(
-        [sys.executable, "-m", "mamlviz", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "mamlviz", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
     )
 
 
@@ -214,8 +214,12 @@ def test_version_1_records_are_migrated_with_measured_values_untouched(tmp_path,
     loaded = records.load(tmp_path / "old.json")  # migrated in memory on load
     assert loaded["version"] == records.VERSION and loaded["setup"]["launched_from"] == "unknown"
     assert loaded["results"] == json.loads(json.dumps(tiny_record["results"]))  # over_chance derived equal
-    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "migrate_records.py"), str(tmp_path)],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "migrate_records.py"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0 and "version 1 -> 2" in r.stdout, r.stderr
     on_disk = json.loads((tmp_path / "old.json").read_text())
     assert on_disk["version"] == records.VERSION and on_disk["results"] == loaded["results"]
@@ -234,9 +238,24 @@ def test_cli_and_dashboard_share_one_runs_folder(tmp_path, monkeypatch):
     assert paths.runs_dir() == ROOT / "runs"  # the same folder wherever the command starts
     runs = tmp_path / "elsewhere-runs"
     env = {**__import__("os").environ, "MAMLVIZ_RUNS_DIR": str(runs)}
-    r = subprocess.run([sys.executable, "-m", "mamlviz", "compare", "--device", "cpu", "--k-query", "2",
-                        "--meta-batch", "2", "--tasks", "4", "--eval-tasks", "10", "--eval-inner-steps", "1",
-                        "--quiet"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    r = _cli(
+        "compare",
+        "--device",
+        "cpu",
+        "--k-query",
+        "2",
+        "--meta-batch",
+        "2",
+        "--tasks",
+        "4",
+        "--eval-tasks",
+        "10",
+        "--eval-inner-steps",
+        "1",
+        "--quiet",
+        cwd=tmp_path,
+        env=env,
+    )
     assert r.returncode == 0, r.stderr
     saved = list(runs.glob("*.json"))
     assert len(saved) == 1 and not (tmp_path / "runs").exists()
