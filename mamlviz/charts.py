@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .records import Curve, decimate
 from .summary import NAMES
+
+DRAWN_POINTS = 1000  # per curve: a browser redrawing more only slows the page, not the picture
 
 COLORS = {"maml": "#d62728", "fomaml": "#1f77b4"}
 X_AXES = {"iteration": "meta-iteration", "time_s": "training wall-clock (s)"}
@@ -44,6 +49,7 @@ def curves(series: dict[str, dict], x: str = "iteration", title: str = "") -> go
         c = series.get(name)
         if not c or not c.get("loss"):
             continue
+        c = asdict(decimate(Curve(**{k: c[k] for k in ("iteration", "time_s", "loss", "accuracy")}), DRAWN_POINTS))
         for axis, key in (("", "loss"), ("2", "accuracy")):
             data.append(
                 {

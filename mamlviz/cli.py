@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -88,7 +89,8 @@ class _Bars:
             bar.close()
 
 
-def _stop_on_sigint() -> threading.Event:
+def _stop_on_signals() -> threading.Event:
+    """Ctrl-C or SIGTERM: stop after the current iteration and still write the record; twice: abort."""
     stop = threading.Event()
 
     def handler(signum, frame):
@@ -98,6 +100,7 @@ def _stop_on_sigint() -> threading.Event:
         stop.set()
 
     signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
     return stop
 
 
@@ -122,12 +125,18 @@ def main(argv=None) -> int:
                 raise ValueError(f"steps: give inner-step counts from 1 to 20, got {ns.steps!r}")
             if not 1 <= ns.iterations <= 10_000:
                 raise ValueError(f"iterations: must be from 1 to 10000, got {ns.iterations}")
+        from . import records
+
+        out = ns.out or runs_dir() / "run.json"  # the record's own name is known only after the run
+        problem = records.unwritable_reason(out)
+        if problem:
+            raise ValueError(f"{'--out' if ns.out else 'runs folder'}: {problem}")
     except ValueError as e:  # RunConfig and record errors name the field and the valid range
         print(f"error: {e}", file=sys.stderr)
         return 2
-    from . import engine, records, summary
+    from . import engine, summary
 
-    stop = _stop_on_sigint()
+    stop = _stop_on_signals()
     try:
         if ns.command == "sweep":
             record = engine.sweep(
@@ -141,11 +150,17 @@ def main(argv=None) -> int:
             finally:
                 bars.close()
             print(summary.text_report(record))
-    except ValueError as e:
+    except (ValueError, FileNotFoundError) as e:  # e.g. a device that is not there, the data file missing
         print(f"error: {e}", file=sys.stderr)
         return 2
     out = ns.out or runs_dir() / f"{record['id']}.json"
-    records.save(record, out)
+    try:
+        records.save(record, out)
+    except OSError as e:  # checked before training, so the disk filled up or the folder went away since
+        fallback = Path(tempfile.gettempdir()) / f"mamlviz-{record['id']}.json"
+        records.save(record, fallback)
+        print(f"error: could not write {out} ({e.strerror or e}); the record is saved as {fallback}", file=sys.stderr)
+        return 1
     print(f"run record: {out}")
     return 0
 

@@ -9,7 +9,9 @@ No torch at import time: the engine is imported by the worker when a job starts.
 
 from __future__ import annotations
 
+import atexit
 import copy
+import logging
 import threading
 import time
 import traceback
@@ -21,6 +23,7 @@ from pathlib import Path
 from . import records
 from .config import RunConfig
 
+log = logging.getLogger(__name__)
 ACTIVE = ("queued", "running")
 KEEP_FINISHED = 20
 
@@ -41,10 +44,13 @@ class Job:
     curves: dict = field(default_factory=dict)  # algorithm -> {iteration, time_s, loss, accuracy}
     record: dict | None = None
     record_path: str | None = None
-    error: str | None = None
+    save_error: str | None = None  # the run finished but its record could not be written: why, and where
+    error: str | None = None  # why the run failed, one line
+    traceback: str | None = None  # for the server log and a local user; never shown on a hosted copy
     started: float | None = None
     finished: float | None = None
     stop_event: threading.Event = field(default_factory=threading.Event, repr=False)
+    skip_eval: threading.Event = field(default_factory=threading.Event, repr=False)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def on_progress(self, snap: dict) -> None:
@@ -81,7 +87,9 @@ class Job:
                 "curves",
                 "record",
                 "record_path",
+                "save_error",
                 "error",
+                "traceback",
                 "started",
                 "finished",
             )
@@ -96,6 +104,7 @@ class JobRegistry:
     """The server-wide queue: ``submit`` returns at once; a single worker thread runs jobs in order."""
 
     def __init__(self, runs_dir: str | Path, run_compare=None, run_sweep=None):
+        atexit.register(self.shutdown)  # server stop (SIGTERM, Ctrl-C): finish the iteration, save, then exit
         self.runs_dir = Path(runs_dir)
         self._run_compare, self._run_sweep = run_compare, run_sweep
         self._lock = threading.Lock()
@@ -148,12 +157,14 @@ class JobRegistry:
                 with job.lock:
                     job.state, job.phase, job.finished = "cancelled", "cancelled", time.time()
 
-    def shutdown(self, timeout: float = 30.0) -> None:
-        """Stop everything (tests, server exit) and wait for the worker."""
+    def shutdown(self, timeout: float = 60.0) -> None:
+        """Stop everything (tests, server exit) and wait for the worker: a running comparison ends
+        after its current iteration, skips evaluation and saves its partial record."""
         with self._lock:
             self._closed = True
             for job in self._jobs.values():
                 job.stop_event.set()
+                job.skip_eval.set()
             self._queue.clear()
             self._wake.notify_all()
         self._worker.join(timeout)
@@ -177,28 +188,52 @@ class JobRegistry:
 
     def _run(self, job: Job):
         try:
+            problem = self.unwritable_reason()
+            if problem:  # checked before training: an hour of training must not end in a lost record
+                raise RecordsFolderError(f"run records cannot be saved: {problem}")
             if job.kind == "compare":
                 run = self._run_compare or _engine().compare
+                extra = {"skip_eval": job.skip_eval}
             else:
                 run = self._run_sweep or _engine().sweep
+                extra = {}
             record = run(
                 job.config,
                 on_progress=job.on_progress,
                 stop=job.stop_event,
                 label=job.label,
                 launched_from="dashboard",
+                **extra,
                 **job.options,
             )
-            path = records.save(record, self.runs_dir / f"{record['id']}.json")
-            with job.lock:
-                job.record, job.record_path = record, str(path)
+            with job.lock:  # the results are the user's from here on, saved or not
+                job.record = record
                 job.state = "stopped" if record.get("status") == "stopped" else "done"
+            target = self.runs_dir / f"{record['id']}.json"
+            try:
+                records.save(record, target)
+                with job.lock:
+                    job.record_path = str(target)
+            except OSError as e:
+                log.error("could not save run record %s: %s", target, e)
+                with job.lock:
+                    job.save_error = f"could not write {target.name} in {target.parent} ({e.strerror or e})"
         except Exception as e:  # the UI shows it; the server goes on
+            log.exception("run %s failed", job.id)
             with job.lock:
-                job.state, job.error = "failed", f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=5)}"
+                job.state, job.error = "failed", f"{type(e).__name__}: {e}"
+                job.traceback = traceback.format_exc(limit=8)
         finally:
             with job.lock:
                 job.phase, job.finished = "finished", time.time()
+
+    def unwritable_reason(self) -> str | None:
+        """Why records cannot be saved in the runs folder right now, or None."""
+        return records.unwritable_reason(self.runs_dir / "run.json")
+
+
+class RecordsFolderError(OSError):
+    """The runs folder cannot take a record."""
 
 
 def _engine():

@@ -13,7 +13,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
+import statistics
 import tempfile
+import threading
 import time
 import types
 import typing
@@ -36,7 +39,12 @@ MAX_BYTES = 50 * 1024 * 1024
 
 
 class RecordError(ValueError):
-    """A record that cannot be used; the message says which file and which field."""
+    """A record that cannot be used: ``reason`` names the field (or what else is wrong), ``source``
+    the file it came from, if any; ``str()`` says both."""
+
+    def __init__(self, reason: str, source: str | None = None):
+        super().__init__(f"{source}: {reason}" if source else reason)
+        self.reason, self.source = reason, source
 
 
 def _(default=MISSING, **schema):
@@ -59,6 +67,22 @@ class Curve:
     @classmethod
     def empty(cls) -> Curve:
         return cls([], [], [], [])
+
+
+def decimate(curve: Curve, points: int) -> Curve:
+    """At most ``points`` points: each is the mean over a block of iterations, at the block's end.
+    The engine stores curves this way; the charts draw any curve, however long, this way."""
+    n = len(curve.iteration)
+    if n <= points:
+        return curve
+    size = math.ceil(n / points)
+    blocks = [(s, min(n, s + size)) for s in range(0, n, size)]
+    return Curve(
+        [curve.iteration[e - 1] for _, e in blocks],
+        [curve.time_s[e - 1] for _, e in blocks],
+        [statistics.fmean(curve.loss[s:e]) for s, e in blocks],
+        [statistics.fmean(curve.accuracy[s:e]) for s, e in blocks],
+    )
 
 
 @dataclass
@@ -93,6 +117,10 @@ class AlgorithmResult:
     peak_memory_total_bytes: int | None = _(None, minimum=0)
     memory_metric: str | None = None
     final_train_loss: float | None = None
+    # The highest training loss over the first one: a run whose loss grows by an order of magnitude
+    # while staying finite is flagged unstable. None: not measured (records made before version 2).
+    loss_growth: float | None = _(None, minimum=0)
+    unstable: bool | None = None
     curve: Curve = field(default_factory=Curve.empty)
     test: Evaluation | None = None
 
@@ -163,6 +191,7 @@ class Setup:
 class CompareSetup(Setup):
     eval_time_s: float | None = _(None, minimum=0)
     params: int | None = _(None, minimum=1)
+    evaluation: str = _("complete", enum=("complete", "skipped"))  # skipped: stopped before test results
 
 
 @dataclass
@@ -239,10 +268,15 @@ def schema_of(cls) -> dict:
     return {"type": "object", "properties": props, "required": [f.name for f in fields(cls)]}
 
 
+def finite(v) -> bool:
+    """A JSON number a float can hold: not NaN, not infinite, not an integer too large to convert."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and -1e300 <= v <= 1e300
+
+
 def _finite_numbers(validator, value, instance, schema):
     if value and isinstance(instance, list):
         for i, v in enumerate(instance):
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            if not finite(v):
                 yield jsonschema.ValidationError(f"[{i}]: expected a finite number, got {v!r}")
                 return
 
@@ -262,12 +296,12 @@ def _where(error: jsonschema.ValidationError) -> str:
 
 
 def _check_finite(value, where="record"):
-    """Reject NaN and infinities anywhere (JSON has no such numbers)."""
+    """Reject NaN, infinities and numbers beyond a float's range anywhere."""
     stack = [(value, where)]
     while stack:
         v, w = stack.pop()
-        if isinstance(v, float) and not math.isfinite(v):
-            raise RecordError(f"{w}: expected a finite number, got {v!r}")
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and not finite(v):
+            raise RecordError(f"{w}: expected a finite number, got {v if isinstance(v, float) else 'a huge integer'}")
         if isinstance(v, dict):
             stack.extend((x, f"{w}.{k}") for k, x in v.items())
         elif isinstance(v, list) and v and not isinstance(v[0], (int, float)):
@@ -286,7 +320,8 @@ def validate(record) -> dict:
         raise RecordError(f"kind: must be one of {KINDS}, got {record.get('kind')!r}")
     error = jsonschema.exceptions.best_match(VALIDATORS[record["kind"]].iter_errors(record))
     if error is not None:
-        raise RecordError(f"{_where(error)}: {error.message}")
+        message = error.message if len(error.message) <= 300 else error.message[:300] + "…"
+        raise RecordError(f"{_where(error)}: {message}")
     _check_finite(record)
     try:
         RunConfig.from_dict(record["config"])
@@ -311,11 +346,16 @@ def _v1_to_v2(record: dict) -> dict:
     if record.get("kind") == "compare":
         setup.setdefault("eval_time_s", None)
         setup.setdefault("params", None)
+        setup.setdefault("evaluation", "complete")
         chance = record.get("chance")
         tests = [r.get("test") for r in record.get("results", {}).values()] + [record.get("baseline")]
         for t in tests:
             if isinstance(t, dict) and "over_chance" not in t and isinstance(chance, (int, float)):
                 t["over_chance"] = t.get("accuracy", 0) - chance  # derived, not measured
+    for result in record.get("results", {}).values():
+        if isinstance(result, dict):
+            result.setdefault("loss_growth", None)
+            result.setdefault("unstable", None)
     record["version"] = 2
     return record
 
@@ -357,50 +397,117 @@ def _reject_constant(name):
     raise ValueError(f"{name} is not allowed in a run record")
 
 
-def loads(text: str, source: str = "record") -> dict:
+def loads(text: str | bytes, source: str | None = None) -> dict:
+    """Parse and validate (migrating an older version first); any failure is a RecordError."""
     try:
         record = json.loads(text, parse_constant=_reject_constant)
-    except ValueError as e:
-        raise RecordError(f"{source}: not valid JSON ({e})") from None
+    except RecursionError:
+        raise RecordError("not a run record (JSON nested too deeply)", source) from None
+    except ValueError as e:  # also bad UTF-8
+        raise RecordError(f"not valid JSON ({e})", source) from None
     try:
         return validate(migrate(record))
     except RecordError as e:
-        raise RecordError(f"{source}: {e}") from None
+        raise RecordError(e.reason, source) from None
+    except Exception as e:  # a shape no check foresaw must still not escape as a crash
+        raise RecordError(f"not a usable run record ({type(e).__name__}: {e})", source) from None
+
+
+def read_limited(path: Path, limit: int = MAX_BYTES) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes. Never blocks on a FIFO, never reads
+    a device (a link to /dev/zero is not a record), never reads past the limit."""
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise RecordError("not a regular file", str(path))
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # swapped since the check
+                raise RecordError("not a regular file", str(path))
+            data = f.read(limit + 1)
+    except OSError as e:
+        raise RecordError(f"cannot read ({e.strerror or e})", str(path)) from None
+    if len(data) > limit:
+        raise RecordError(f"larger than {limit // 2**20} MiB, not a run record", str(path))
+    return data
 
 
 def load(path: str | os.PathLike) -> dict:
-    path = Path(path)
-    try:
-        if path.stat().st_size > MAX_BYTES:
-            raise RecordError(f"{path}: larger than {MAX_BYTES // 2**20} MiB, not a run record")
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise RecordError(f"{path}: cannot read ({e})") from None
-    return loads(text, str(path))
+    return loads(read_limited(Path(path)), str(path))
 
 
 @dataclass
 class Skipped:
-    path: str
-    reason: str
+    path: str  # the file; show only its name to visitors of a hosted copy
+    reason: str  # what is wrong, without the path
+
+
+_scan_cache: dict[Path, tuple[tuple, dict | RecordError]] = {}
+_scan_lock = threading.Lock()
+
+
+def _load_cached(path: Path) -> dict:
+    """``load``, remembered by file identity, size and modification time: an unchanged file is
+    read and validated once, however often the pages redraw. Callers must not modify the record."""
+    try:
+        st = os.stat(path)
+        key = (st.st_ino, st.st_size, st.st_mtime_ns)
+    except OSError:
+        key = None
+    with _scan_lock:
+        hit = _scan_cache.get(path)
+    if key is not None and hit is not None and hit[0] == key:
+        outcome = hit[1]
+    else:
+        try:
+            outcome = load(path)
+        except RecordError as e:
+            outcome = e
+        if key is not None:
+            with _scan_lock:
+                _scan_cache[path] = (key, outcome)
+    if isinstance(outcome, RecordError):
+        raise outcome
+    return outcome
 
 
 def scan(*folders: str | os.PathLike) -> tuple[list[tuple[Path, dict]], list[Skipped]]:
-    """Every ``*.json`` run record in ``folders``, newest first, and the files skipped with why."""
+    """Every ``*.json`` run record in ``folders``, newest first, and the files skipped with why.
+
+    Nothing in one file can stop the others from being listed."""
     found, skipped = [], []
     for folder in folders:
         folder = Path(folder)
-        if not folder.is_dir():
+        try:
+            paths = sorted(p for p in folder.glob("*.json") if p.name != "index.json") if folder.is_dir() else []
+        except OSError as e:
+            skipped.append(Skipped(str(folder), f"cannot list the folder ({e.strerror or e})"))
             continue
-        for path in sorted(folder.glob("*.json")):
-            if path.name == "index.json":
-                continue
+        for path in paths:
             try:
-                found.append((path, load(path)))
+                found.append((path, _load_cached(path)))
             except RecordError as e:
-                skipped.append(Skipped(str(path), str(e)))
+                skipped.append(Skipped(str(path), e.reason))
+            except Exception as e:  # never let one file break a page
+                skipped.append(Skipped(str(path), f"{type(e).__name__}: {e}"))
     found.sort(key=lambda pr: pr[1]["created"], reverse=True)
     return found, skipped
+
+
+def unwritable_reason(path: str | os.PathLike) -> str | None:
+    """Why a record could not be saved at ``path`` (None: it can), found by trying, as saving would:
+    create the folder, create a temporary file in it, remove it."""
+    path = Path(path)
+    if path.is_dir():
+        return f"{path} is a folder; give a file name such as {path / 'run.json'}"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        return f"cannot write in {path.parent} ({e.strerror or e})"
+    return None
 
 
 # ---- building records (the engine fills in the measurements) -------------------------------------------

@@ -80,11 +80,34 @@ def _beats(acc: tuple[float, float] | None, ref: tuple[float, float] | None) -> 
     return bool(acc and ref and acc[0] - ref[0] > math.hypot(acc[1], ref[1]))
 
 
+def warnings(record: dict) -> list[str]:
+    """What a reader must know before trusting a compare record's numbers, in words."""
+    out = []
+    for name, r in record["results"].items():
+        if r.get("unstable"):
+            out.append(
+                f"{NAMES[name]}'s training was unstable: its loss rose to {r['loss_growth']:,.0f}× its starting "
+                "value without becoming infinite. Its numbers are not a fair picture of the method; lower the "
+                "learning rates."
+            )
+    if record["setup"].get("evaluation") == "skipped":
+        out.append("Evaluation was skipped when the run was stopped: there are no test accuracies.")
+    return out
+
+
 def recommendation(record: dict) -> str:
     """A recommendation computed from the measured numbers only."""
     c = compare_numbers(record)
+    unstable = [NAMES[a] for a, r in record["results"].items() if r.get("unstable")]
+    if unstable:
+        return (
+            f"No recommendation: training was unstable for {' and '.join(unstable)} (the loss grew by an order of "
+            "magnitude or more). Lower the inner or outer learning rate and run again."
+        )
     if c.maml_acc is None or c.fomaml_acc is None:
         untested = {a: r["status"] for a, r in record["results"].items() if not r["test"]}
+        if record["setup"].get("evaluation") == "skipped":
+            return "No recommendation: the evaluation was skipped, so there are no test accuracies to compare."
         return (
             f"No recommendation: {' and '.join(NAMES[a] for a in untested)} has no test result "
             f"({', '.join(untested.values())})."
@@ -137,7 +160,7 @@ def text_report(record: dict) -> str:
     """The CLI summary: a small table, the ratios in words, the recommendation, the labels."""
     m, f = record["results"]["maml"], record["results"]["fomaml"]
     rows = [
-        ("status", m["status"], f["status"]),
+        ("status", *(r["status"] + (" (unstable)" if r.get("unstable") else "") for r in (m, f))),
         (
             "iterations",
             f"{m['iterations_done']}/{m['iterations_planned']}",
@@ -160,6 +183,7 @@ def text_report(record: dict) -> str:
     lines = [f"{'':{w}}{'MAML':>18}{'FOMAML':>18}"] + [f"{a:{w}}{b:>18}{c:>18}" for a, b, c in rows]
     env, proto, cfg = record["environment"], record["protocol"], record["config"]
     base = record.get("baseline")
+    lines += [f"warning: {w}" for w in warnings(record)]
     lines += [
         "",
         f"baseline (initialisation adapted the same way): {fmt_accuracy(base)}; chance {record['chance'] * 100:.1f} %",

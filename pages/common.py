@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import streamlit as st
 
@@ -39,6 +40,11 @@ def cached_index() -> dict[str, str]:
         return {e["file"]: e["what"] for e in json.loads((paths.CACHED_RUNS / "index.json").read_text())}
     except (OSError, ValueError, KeyError, TypeError):
         return {}
+
+
+def shown_path(path) -> str:
+    """A file as visitors may see it: the full path locally, only its name on a hosted copy."""
+    return Path(path).name if capabilities().hosted else str(path)
 
 
 def source_of(path) -> str:
@@ -79,17 +85,23 @@ def job_panel(job_id: str, draw: Callable[[dict], None], *, refresh_s: float, st
         elif state == "running":
             head.markdown(f"**Running:** {snap['label']} · phase: {snap['phase']}")
         elif state == "failed":
-            head.error(f"The run failed: {snap['error'].splitlines()[0]}")
-            with head.expander("Details"):
-                st.code(snap["error"])
+            head.error(f"The run failed: {snap['error']}")
+            if snap["traceback"] and not capabilities().hosted:  # a hosted copy keeps it in the server log
+                with head.expander("Details"):
+                    st.code(snap["traceback"])
         elif state == "cancelled":
             head.warning("Taken off the queue.")
         else:
             head.success(
                 f"Finished: {snap['label']}"
                 + (" (stopped early)" if state == "stopped" else "")
-                + (f"; saved as {snap['record_path']}" if snap["record_path"] else "")
+                + (f"; saved as {shown_path(snap['record_path'])}" if snap["record_path"] else "")
             )
+            if snap["save_error"]:
+                head.warning(
+                    f"The results are below, but the run record was not saved: {snap['save_error']}. "
+                    "Download it with the button under the results before closing this tab."
+                )
         if state in ("queued", "running") and stop_col.button(stop_label, key=f"stop-{job_id}", width="stretch"):
             reg.stop(job_id)
         draw(snap)
@@ -114,6 +126,8 @@ def show_results(record: dict, key: str) -> None:
             f"{summary.NAMES[n]} at iteration {r['diverged_at']}" for n, r in res.items() if r["status"] == "diverged"
         ]
         st.error(f"Diverged (non-finite loss): {', '.join(bad)}. The other variant's results stand.")
+    for warning in summary.warnings(record):
+        st.warning(warning)
     cols = st.columns(3)
     for col, (title, field, fmt) in zip(
         cols,
@@ -148,17 +162,25 @@ def show_results(record: dict, key: str) -> None:
         )
     )
     d1, d2 = st.columns(2)
-    d1.download_button(
-        "Download run record (JSON)",
-        records.dumps(record),
-        file_name=f"{record['id']}.json",
-        mime="application/json",
-        key=f"json-{key}",
-    )
+    with d1:
+        record_download(record, f"{record['id']}.json", key=f"json-{key}")
     d2.download_button(
         "Download curves (CSV)",
-        records.curves_csv(record),
+        lambda: records.curves_csv(record),  # built when clicked, not at every redraw
         file_name=f"{record['id']}-curves.csv",
         mime="text/csv",
         key=f"csv-{key}",
+        on_click="ignore",
+    )
+
+
+def record_download(record: dict, file_name: str, key: str) -> None:
+    """The run record as a JSON download, built only when clicked (records can be large)."""
+    st.download_button(
+        "Download run record (JSON)",
+        lambda: records.dumps(record),
+        file_name=file_name,
+        mime="application/json",
+        key=key,
+        on_click="ignore",
     )

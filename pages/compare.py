@@ -85,22 +85,34 @@ def setting_errors(values: dict, caps) -> dict[str, str]:
 
 
 def start_button(values: dict, errors: dict, caps, registry) -> None:
-    """Start (or Queue run, when another session's run is going); submits the job and redraws."""
+    """Start submits the job (queued behind another session's run, if one is going) and redraws.
+
+    The button keeps one key and one label whatever the server is doing, so a click made on a page
+    drawn before another session started its run is still this button's click."""
     mine = registry.get(st.session_state.get("job_id"))
     running = registry.running()
     busy = running is not None and (mine is None or running.id != mine.id)
+    unsaveable = registry.unwritable_reason() if caps.live_training else None
     with st.sidebar:
         if not caps.live_training:
             st.warning(caps.reason)
         start = st.button(
-            "Queue run" if busy else "Start",
+            "Start",
+            key="start",
             type="primary",
             width="stretch",
-            disabled=bool(errors) or not caps.live_training or bool(mine and mine.active),
+            disabled=bool(errors) or not caps.live_training or bool(mine and mine.active) or bool(unsaveable),
             help="Trains MAML, then FOMAML, on the same tasks; then evaluates both.",
         )
         if errors:
             st.caption("Fix the settings marked in red to enable Start.")
+        elif unsaveable:
+            st.error(
+                f"Run records cannot be saved, so Start is off: {unsaveable}. "
+                "Set MAMLVIZ_RUNS_DIR to a folder this server can write."
+            )
+        elif busy:
+            st.caption("Another run is in progress: Start queues yours behind it.")
     if start:
         cfg = RunConfig(**values)
         label = f"{cfg.n_way}-way {cfg.k_shot}-shot, {cfg.inner_steps} inner step(s), {cfg.train_tasks} tasks"

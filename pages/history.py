@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from mamlviz import charts, records, summary
+from mamlviz import charts, summary
 from pages import common
 
 
@@ -72,20 +72,14 @@ def details(shown: list) -> None:
                 common.show_results(r, key=f"h-{p.name}")
             else:
                 st.plotly_chart(charts.scaling(r["points"]), key=f"sc-{p.name}")
-                st.download_button(
-                    "Download run record (JSON)",
-                    records.dumps(r),
-                    file_name=p.name,
-                    mime="application/json",
-                    key=f"dl-{p.name}",
-                )
+                common.record_download(r, p.name, key=f"dl-{p.name}")
 
 
 def skipped_files(skipped: list) -> None:
     if skipped:
         with st.expander(f"Skipped files ({len(skipped)})", expanded=True):
             for s in skipped:
-                st.markdown(f"- `{s.path}`: {s.reason}")
+                st.markdown(f"- `{common.shown_path(s.path)}`: {s.reason}")
 
 
 st.title("Run history")

@@ -40,10 +40,12 @@ def sweep_form(caps, registry) -> None:
         problems.append("Inner steps: choose at least one count from 1 to 10.")
     if not caps.live_training:
         problems.append(caps.reason)
+    elif unsaveable := registry.unwritable_reason():
+        problems.append(f"Run records cannot be saved: {unsaveable}. Set MAMLVIZ_RUNS_DIR to a writable folder.")
     for p in problems:
         st.error(p)
     job = registry.get(st.session_state.get("sweep_job_id"))
-    if st.button("Start sweep", type="primary", disabled=bool(problems) or bool(job and job.active)):
+    if st.button("Start sweep", key="start-sweep", type="primary", disabled=bool(problems) or bool(job and job.active)):
         cfg = base.replace(meta_batch=int(meta_batch), train_tasks=int(meta_batch), time_budget_s=None)
         job = registry.submit(
             "sweep",

@@ -2,6 +2,7 @@ import threading
 from pathlib import Path
 
 import pytest
+import streamlit as st
 
 from mamlviz import RunConfig
 
@@ -35,3 +36,17 @@ def tiny_record():
 @pytest.fixture
 def stop_event():
     return threading.Event()
+
+
+@pytest.fixture
+def fresh_server(tmp_path, monkeypatch):
+    """st.cache_resource outlives AppTest instances: give every test its own registry and runs folder."""
+    monkeypatch.setenv("MAMLVIZ_RUNS_DIR", str(tmp_path / "runs"))
+    st.cache_resource.clear()
+    yield tmp_path / "runs"
+    from pages import common
+
+    try:
+        common.registry().shutdown()
+    finally:
+        st.cache_resource.clear()

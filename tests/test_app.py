@@ -4,7 +4,6 @@ import json
 import time
 
 import pytest
-import streamlit as st
 from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
@@ -13,18 +12,7 @@ from mamlviz import records
 TINY_UI = {"train_tasks": 8, "meta_batch": 2, "k_query": 2, "eval_tasks": 10, "eval_inner_steps": 1, "inner_steps": 1}
 
 
-@pytest.fixture(autouse=True)
-def fresh_server(tmp_path, monkeypatch):
-    """st.cache_resource outlives AppTest instances: give every test its own registry and runs folder."""
-    monkeypatch.setenv("MAMLVIZ_RUNS_DIR", str(tmp_path / "runs"))
-    st.cache_resource.clear()
-    yield tmp_path / "runs"
-    from pages import common
-
-    try:
-        common.registry().shutdown()
-    finally:
-        st.cache_resource.clear()
+pytestmark = pytest.mark.usefixtures("fresh_server")  # every test: its own registry and runs folder
 
 
 def _app():
@@ -51,7 +39,7 @@ def test_invalid_combination_is_explained_and_start_disabled():
     at.number_input(key="train_tasks").set_value(4)
     at.run()
     assert any("train_tasks" not in e.value and "at least meta_batch" in e.value for e in at.sidebar.error)
-    start = [b for b in at.sidebar.button if b.label in ("Start", "Queue run")][0]
+    start = [b for b in at.sidebar.button if b.label == "Start"][0]
     assert start.disabled
     at.number_input(key="train_tasks").set_value(16).run()
     assert not [b for b in at.sidebar.button if b.label == "Start"][0].disabled
@@ -170,8 +158,32 @@ def test_a_second_session_sees_the_running_job_and_can_watch_or_queue(fresh_serv
     [b for b in first.sidebar.button if b.label == "Start"][0].click().run()
     second = _app()  # another browser session: same server-wide registry
     assert any("Another session's run is in progress" in i.value for i in second.info)
-    assert [b for b in second.sidebar.button if b.label == "Queue run"]
+    assert not [b for b in second.sidebar.button if b.label == "Start"][0].disabled
+    assert any("Start queues yours behind it" in c.value for c in second.sidebar.caption)
     [b for b in second.button if b.label == "Watch it"][0].click().run()
     _poll(second, lambda a: any("MAML: " in (p.proto.text or "") for p in a.get("progress")))
     [b for b in second.button if b.label == "Stop"][0].click().run()
     _poll(second, lambda a: any(s.value == "Results" for s in a.subheader))
+
+
+def test_two_starts_within_a_second_give_one_running_and_one_queued(fresh_server):
+    from pages import common
+
+    first, second = _app(), _app()  # both pages drawn while the server is idle
+    for at in (first, second):
+        for key, value in {**TINY_UI, "train_tasks": 4000}.items():
+            at.number_input(key=key).set_value(value)
+        at.selectbox(key="device").set_value("cpu")
+        at.run()
+    [b for b in first.sidebar.button if b.label == "Start"][0].click().run()
+    [b for b in second.sidebar.button if b.label == "Start"][0].click().run()  # its page predates the first run
+    reg = common.registry()
+    jobs = [reg.get(a.session_state["job_id"]) for a in (first, second)]
+    end = time.time() + 30
+    while reg.running() is None and time.time() < end:  # the worker picks the first job up
+        time.sleep(0.05)
+    assert jobs[0].id != jobs[1].id and reg.running() is jobs[0]
+    assert jobs[1].state == "queued" and reg.position(jobs[1].id) == 1
+    assert any("Queued (position 1)" in i.value for i in second.info)
+    for job in jobs:
+        reg.stop(job.id)

@@ -7,6 +7,7 @@ playwright's own browser download does not work here, so the system browser is u
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -155,3 +156,41 @@ def test_stop_button_ends_a_second_run(server, browser):
 
     rec = json.loads(next(iter(new)).read_text())
     assert rec["status"] == "stopped" and rec["results"]["maml"]["iterations_done"] < 2000
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_server_stop_mid_run_saves_the_partial_record_and_exits_cleanly(browser, tmp_path, sig):
+    runs, port = tmp_path / "runs", _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true"],
+        cwd=ROOT,
+        env={**os.environ, "MAMLVIZ_RUNS_DIR": str(runs)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"http://127.0.0.1:{port}")
+        page.get_by_text("Run settings").wait_for(timeout=60_000)
+        _configure(page, 4000)
+        page.get_by_role("button", name="Start").click()
+        page.wait_for_function("() => document.body.innerText.includes('it/s')", timeout=60_000)
+        proc.send_signal(sig)
+        rc = proc.wait(90)
+        page.close()
+    finally:
+        proc.kill()
+    log = proc.stdout.read().decode()
+    assert rc == 0, log[-2000:]  # before the fix: -6, "terminate called without an active exception"
+    (saved,) = runs.glob("*.json")
+    import json
+
+    rec = json.loads(saved.read_text())
+    assert rec["status"] == "stopped" and 1 <= rec["results"]["maml"]["iterations_done"] < 2000
+    assert rec["setup"]["evaluation"] == "skipped" and rec["results"]["fomaml"]["status"] == "not_run"

@@ -120,7 +120,7 @@ sys.modules["torch"] = None  # as if torch were not installed
 from streamlit.testing.v1 import AppTest
 at = AppTest.from_file("app.py", default_timeout=60).run()
 assert not at.exception, at.exception
-start = [b for b in at.sidebar.button if b.label in ("Start", "Queue run")][0]
+start = [b for b in at.sidebar.button if b.label == "Start"][0]
 assert start.disabled, "live training must be off without torch"
 assert any("PyTorch is not installed" in w.value for w in at.sidebar.warning)
 for page in ("pages/theory.py", "pages/scaling.py", "pages/history.py"):

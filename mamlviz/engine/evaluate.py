@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import threading
 
 import torch
 
@@ -17,11 +18,16 @@ EVAL_SEED_OFFSET = 1_000_003  # test tasks come from their own stream, the same 
 EVAL_CHUNK = {"cuda": 200, "cpu": 50}  # tasks adapted at once
 
 
-def evaluate(params: dict, cfg: RunConfig, device: torch.device, data: Data, path: str) -> Evaluation:
-    """Accuracy on ``cfg.eval_tasks`` held-out tasks after ``cfg.eval_inner_steps`` steps, 95 % CI."""
+def evaluate(
+    params: dict, cfg: RunConfig, device: torch.device, data: Data, path: str, cancel: threading.Event | None = None
+) -> Evaluation | None:
+    """Accuracy on ``cfg.eval_tasks`` held-out tasks after ``cfg.eval_inner_steps`` steps, 95 % CI;
+    None when ``cancel`` is set before the last chunk of tasks is done."""
     sampler = TaskSampler(data.test, cfg.n_way, cfg.k_shot, cfg.k_query, seed=cfg.seed + EVAL_SEED_OFFSET)
     per_task: list[float] = []
     while len(per_task) < cfg.eval_tasks:
+        if cancel is not None and cancel.is_set():
+            return None
         b = sampler.sample(min(EVAL_CHUNK[device.type], cfg.eval_tasks - len(per_task)))
         acc = meta.adapted_accuracy(
             params,

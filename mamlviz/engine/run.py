@@ -77,12 +77,14 @@ def compare(
     stop: threading.Event | None = None,
     label: str | None = None,
     launched_from: str = "python",
+    skip_eval: threading.Event | None = None,
 ) -> dict:
     """Train MAML then FOMAML on the same task stream; evaluate both and the baseline; return the record.
 
     ``on_progress`` receives ``Progress`` snapshots (as dicts) at most every 0.25 s; setting ``stop``
     ends training within one iteration (the other algorithm is then not run) and the record says so.
-    ``launched_from`` ("python", "cli", "dashboard") is stored with the record.
+    ``launched_from`` ("python", "cli", "dashboard") is stored with the record. Setting ``skip_eval``
+    abandons the evaluation (the models keep no test result, and the record says it was skipped).
     """
     cfg = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
     stop = stop or threading.Event()
@@ -100,8 +102,9 @@ def compare(
     for name, res in results.items():
         if res.iterations_done > 0 and res.status != "diverged":
             report(Progress(name, "eval", res.iterations_done, cfg.iterations, res.train_time_s), force=True)
-            res.test = evaluate(trained[name], cfg, s.device, s.data, s.path)
-    baseline = evaluate(s.init, cfg, s.device, s.data, s.path)
+            res.test = evaluate(trained[name], cfg, s.device, s.data, s.path, cancel=skip_eval)
+    baseline = evaluate(s.init, cfg, s.device, s.data, s.path, cancel=skip_eval)
+    evaluation = "skipped" if skip_eval is not None and skip_eval.is_set() else "complete"
     statuses = {r.status for r in results.values()}
     status = "stopped" if statuses & {"stopped", "not_run"} else "diverged" if "diverged" in statuses else "complete"
     record = records.new_record(
@@ -118,6 +121,7 @@ def compare(
             s.selection,
             eval_time_s=time.perf_counter() - t_eval,
             params=model.count_params(s.init),
+            evaluation=evaluation,
         ),
         results=records.Results(**results),
         baseline=baseline,

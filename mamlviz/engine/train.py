@@ -16,13 +16,14 @@ import torch
 
 from ..config import RunConfig
 from ..progress import Progress, Reporter
-from ..records import FIRST_ORDER, AlgorithmResult, Curve
+from ..records import FIRST_ORDER, AlgorithmResult, Curve, decimate
 from . import measure
 from .data import Data
 from .step import MetaStep
 from .tasks import TaskSampler
 
 FLUSH_INTERVAL_S = 0.2
+UNSTABLE_GROWTH = 10.0  # training loss this many times its start: flagged unstable though finite
 CURVE_POINTS = 400  # stored curve points per algorithm; longer runs are averaged into this many
 WARM_SEED_OFFSET = 13  # the CUDA-graph capture batch is not a training batch
 
@@ -135,25 +136,24 @@ def train(
         peak_memory_total_bytes=memory.peak_bytes,
         memory_metric=memory.metric,
         final_train_loss=statistics.fmean(tail) if tail else None,
-        curve=decimate(curve),
+        loss_growth=(growth := loss_growth(log.host_loss)),
+        unstable=growth is not None and growth >= UNSTABLE_GROWTH,
+        curve=decimate(curve, CURVE_POINTS),
     )
     return result, params
 
 
+def loss_growth(losses: list[float], window: int = 5) -> float | None:
+    """The highest mean loss over ``window`` consecutive iterations, over the first window's mean."""
+    w = min(window, len(losses))
+    if w == 0:
+        return None
+    start = statistics.fmean(losses[:w])
+    sums = [sum(losses[:w])]
+    for i in range(w, len(losses)):
+        sums.append(sums[-1] + losses[i] - losses[i - w])
+    return max(sums) / w / start if start > 0 else None
+
+
 def _differences(clock: list[float]) -> list[float]:
     return [b - a for a, b in zip([0.0, *clock], clock)]
-
-
-def decimate(curve: Curve, points: int = CURVE_POINTS) -> Curve:
-    """At most ``points`` points: each is the mean over a block of iterations, at the block's end."""
-    n = len(curve.iteration)
-    if n <= points:
-        return curve
-    size = math.ceil(n / points)
-    blocks = [(s, min(n, s + size)) for s in range(0, n, size)]
-    return Curve(
-        [curve.iteration[e - 1] for _, e in blocks],
-        [curve.time_s[e - 1] for _, e in blocks],
-        [statistics.fmean(curve.loss[s:e]) for s, e in blocks],
-        [statistics.fmean(curve.accuracy[s:e]) for s, e in blocks],
-    )
