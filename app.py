@@ -2,16 +2,16 @@
 
 import streamlit as st
 
-from pages import common
+from views import common
 
 st.set_page_config(page_title="mamlviz: MAML vs FOMAML", page_icon=":material/psychology:", layout="wide")
 
 page = st.navigation(
     [
-        st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:", default=True),
-        st.Page("pages/theory.py", title="Theory", icon=":material/functions:"),
-        st.Page("pages/scaling.py", title="Scaling", icon=":material/show_chart:"),
-        st.Page("pages/history.py", title="History", icon=":material/history:"),
+        st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:", default=True),
+        st.Page("views/theory.py", title="Theory", icon=":material/functions:"),
+        st.Page("views/scaling.py", title="Scaling", icon=":material/show_chart:"),
+        st.Page("views/history.py", title="History", icon=":material/history:"),
     ]
 )
 

@@ -500,6 +500,9 @@ def unwritable_reason(path: str | os.PathLike) -> str | None:
     path = Path(path)
     if path.is_dir():
         return f"{path} is a folder; give a file name such as {path / 'run.json'}"
+    existing = next((p for p in path.parents if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        return f"{existing} is a file, not a folder"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

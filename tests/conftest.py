@@ -44,7 +44,7 @@ def fresh_server(tmp_path, monkeypatch):
     monkeypatch.setenv("MAMLVIZ_RUNS_DIR", str(tmp_path / "runs"))
     st.cache_resource.clear()
     yield tmp_path / "runs"
-    from pages import common
+    from views import common
 
     try:
         common.registry().shutdown()

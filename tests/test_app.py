@@ -19,7 +19,7 @@ def _app():
     return AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
 
 
-@pytest.mark.parametrize("page", ["pages/compare.py", "pages/theory.py", "pages/scaling.py", "pages/history.py"])
+@pytest.mark.parametrize("page", ["views/compare.py", "views/theory.py", "views/scaling.py", "views/history.py"])
 def test_every_page_renders(page):
     at = _app()
     at.switch_page(page).run()
@@ -27,7 +27,7 @@ def test_every_page_renders(page):
 
 
 def test_theory_shows_the_engines_own_code():
-    at = _app().switch_page("pages/theory.py").run()
+    at = _app().switch_page("views/theory.py").run()
     code = "\n".join(c.value for c in at.code)
     assert "def inner_adapt" in code and "def _vmap_meta_gradient" in code
     assert any("Hessian" in x.value for x in at.latex)
@@ -123,7 +123,7 @@ def test_corrupt_record_files_are_listed_as_skipped(fresh_server, tiny_record):
     records.save(tiny_record, fresh_server / "good.json")
     (fresh_server / "broken.json").write_text('{"schema": "mamlviz.run", "version": 1')
     (fresh_server / "old.json").write_text(json.dumps({**tiny_record, "version": 0}))
-    at = _app().switch_page("pages/history.py").run()
+    at = _app().switch_page("views/history.py").run()
     assert not at.exception
     text = " ".join(m.value for m in at.markdown)
     assert "broken.json" in text and "not valid JSON" in text and "old.json" in text and "version" in text
@@ -131,7 +131,7 @@ def test_corrupt_record_files_are_listed_as_skipped(fresh_server, tiny_record):
 
 
 def test_a_tiny_sweep_from_the_scaling_page(fresh_server):
-    at = _app().switch_page("pages/scaling.py").run()
+    at = _app().switch_page("views/scaling.py").run()
     at.multiselect[0].set_value([1, 2])
     at.number_input[0].set_value(2)
     at.number_input[1].set_value(1)
@@ -167,7 +167,7 @@ def test_a_second_session_sees_the_running_job_and_can_watch_or_queue(fresh_serv
 
 
 def test_two_starts_within_a_second_give_one_running_and_one_queued(fresh_server):
-    from pages import common
+    from views import common
 
     first, second = _app(), _app()  # both pages drawn while the server is idle
     for at in (first, second):

@@ -17,7 +17,7 @@ from mamlviz import RunConfig, charts, compare, records, summary
 from mamlviz.engine import meta
 from mamlviz.jobs import JobRegistry
 
-PAGES = ["pages/compare.py", "pages/theory.py", "pages/scaling.py", "pages/history.py"]
+PAGES = ["views/compare.py", "views/theory.py", "views/scaling.py", "views/history.py"]
 
 
 def _app(page=None):
@@ -79,7 +79,7 @@ def test_bad_files_in_the_runs_folder_break_no_page(fresh_server, tiny_record, p
     records.save(tiny_record, fresh_server / "good.json")
     at = _app(page)
     assert not at.exception, at.exception
-    if page == "pages/history.py":
+    if page == "views/history.py":
         text = " ".join(m.value for m in at.markdown)
         assert all(name in text for name in expected)
         assert len(at.dataframe) == 1
@@ -271,6 +271,6 @@ def test_hosted_copy_shows_file_names_not_server_paths(fresh_server, tiny_record
     monkeypatch.setenv("MAMLVIZ_HOSTED", "1")
     fresh_server.mkdir(parents=True)
     (fresh_server / "broken.json").write_text("{")
-    at = _app("pages/history.py")
+    at = _app("views/history.py")
     text = " ".join(m.value for m in at.markdown)
     assert "broken.json" in text and str(fresh_server) not in text

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from mamlviz import charts, summary
-from pages import common
+from views import common
 
 
 def _row(path, r, index):

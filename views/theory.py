@@ -3,7 +3,7 @@
 import streamlit as st
 
 from mamlviz import records, source, summary
-from pages import common
+from views import common
 
 FAQ = [
     (

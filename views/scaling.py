@@ -3,7 +3,7 @@
 import streamlit as st
 
 from mamlviz import charts, presets, scaling
-from pages import common
+from views import common
 
 
 def recorded_sweeps() -> None:

@@ -8,7 +8,7 @@ import streamlit as st
 from mamlviz import charts, presets, records, summary
 from mamlviz.config import BY_NAME, FIELDS, RunConfig, validation_errors
 from mamlviz.jobs import rate_and_eta
-from pages import common
+from views import common
 
 DEFAULT = "Default for this machine"
 # Redraw period of the live view while a job runs (MAMLVIZ_REFRESH_S overrides).
