@@ -25,6 +25,13 @@ TINY = dict(
 )
 
 
+def tiny_cli(**changes) -> list[str]:
+    """``compare`` flags for TINY (with ``changes``), named by the config table."""
+    from mamlviz.config import BY_NAME
+
+    return [a for k, v in {**TINY, **changes}.items() for a in (BY_NAME[k].cli_flag, str(v))]
+
+
 @pytest.fixture(scope="session")
 def tiny_record():
     """One real tiny comparison shared by the tests that only read a record."""

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import tiny_cli
 
 from mamlviz import RunConfig, records
 from mamlviz.config import validation_errors
@@ -129,25 +130,7 @@ def test_cli_show_rejects_a_corrupt_record(tmp_path):
 
 def test_cli_compare_runs_prints_summary_and_writes_record(tmp_path):
     out = tmp_path / "run.json"
-    r = _cli(
-        "compare",
-        "--device",
-        "cpu",
-        "--n-way",
-        "5",
-        "--k-query",
-        "2",
-        "--meta-batch",
-        "2",
-        "--tasks",
-        "8",
-        "--eval-tasks",
-        "10",
-        "--eval-inner-steps",
-        "1",
-        "--out",
-        str(out),
-    )
+    r = _cli("compare", *tiny_cli(train_tasks=8, eval_tasks=10, eval_inner_steps=1), "--out", str(out))
     assert r.returncode == 0, r.stderr
     assert "recommendation:" in r.stdout and "MAML" in r.stdout and "FOMAML" in r.stdout
     assert "MAML" in r.stderr and "it" in r.stderr  # tqdm bars
@@ -238,24 +221,7 @@ def test_cli_and_dashboard_share_one_runs_folder(tmp_path, monkeypatch):
     assert paths.runs_dir() == ROOT / "runs"  # the same folder wherever the command starts
     runs = tmp_path / "elsewhere-runs"
     env = {**__import__("os").environ, "MAMLVIZ_RUNS_DIR": str(runs)}
-    r = _cli(
-        "compare",
-        "--device",
-        "cpu",
-        "--k-query",
-        "2",
-        "--meta-batch",
-        "2",
-        "--tasks",
-        "4",
-        "--eval-tasks",
-        "10",
-        "--eval-inner-steps",
-        "1",
-        "--quiet",
-        cwd=tmp_path,
-        env=env,
-    )
+    r = _cli("compare", *tiny_cli(train_tasks=4, eval_tasks=10), "--quiet", cwd=tmp_path, env=env)
     assert r.returncode == 0, r.stderr
     saved = list(runs.glob("*.json"))
     assert len(saved) == 1 and not (tmp_path / "runs").exists()

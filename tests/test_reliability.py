@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, TINY
+from conftest import ROOT, TINY, tiny_cli
 from streamlit.testing.v1 import AppTest
 
 from mamlviz import RunConfig, charts, compare, records, summary
@@ -189,26 +189,7 @@ def test_long_curves_are_capped_when_drawn_and_scans_are_cached(tmp_path, tiny_r
 def test_cli_sigterm_stops_after_the_iteration_and_writes_the_record(tmp_path):
     out = tmp_path / "run.json"
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mamlviz",
-            "compare",
-            "--device",
-            "cpu",
-            "--k-query",
-            "2",
-            "--meta-batch",
-            "2",
-            "--tasks",
-            "100000",
-            "--eval-tasks",
-            "10",
-            "--eval-inner-steps",
-            "1",
-            "--out",
-            str(out),
-        ],
+        [sys.executable, "-m", "mamlviz", "compare", *tiny_cli(train_tasks=100_000, eval_tasks=10), "--out", str(out)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
