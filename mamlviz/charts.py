@@ -7,7 +7,7 @@ from dataclasses import asdict
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .records import Curve, decimate
+from .records import ALGORITHMS, Curve, decimate
 from .summary import NAMES
 
 DRAWN_POINTS = 1000  # per curve: a browser redrawing more only slows the page, not the picture
@@ -45,7 +45,7 @@ def _figure(spec: dict) -> go.Figure:
 def curves(series: dict[str, dict], x: str = "iteration", title: str = "") -> go.Figure:
     """Training loss and accuracy of both variants on the same axes; x is iterations or seconds."""
     data = []
-    for name in ("maml", "fomaml"):
+    for name in ALGORITHMS:
         c = series.get(name)
         if not c or not c.get("loss"):
             continue
@@ -99,7 +99,7 @@ def curves(series: dict[str, dict], x: str = "iteration", title: str = "") -> go
 def result_bars(record: dict) -> go.Figure:
     """Training time, peak memory and test accuracy (95 % CI) side by side, baseline and chance drawn in."""
     res = record["results"]
-    names = [n for n in ("maml", "fomaml") if res[n]["status"] != "not_run"]
+    names = [n for n in ALGORITHMS if res[n]["status"] != "not_run"]
     metric = res[names[0]]["memory_metric"] if names else ""
     fig = make_subplots(
         rows=1,
@@ -164,7 +164,7 @@ def result_bars(record: dict) -> go.Figure:
 def scaling(points: list[dict], title: str = "") -> go.Figure:
     """Time per iteration and peak memory against inner steps, one line per variant."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("time per meta-iteration (ms)", "peak memory (MiB)"))
-    for name in ("maml", "fomaml"):
+    for name in ALGORITHMS:
         pts = sorted(
             (p for p in points if p["algorithm"] == name and p.get("per_iteration_ms") is not None),
             key=lambda p: p["inner_steps"],
@@ -211,7 +211,7 @@ def scaling(points: list[dict], title: str = "") -> go.Figure:
 def history(entries: list[tuple[str, dict]]) -> go.Figure:
     """Several compare records side by side: accuracy (CI), time and memory per variant."""
     fig = make_subplots(rows=1, cols=3, subplot_titles=("test accuracy (%)", "training time (s)", "peak memory (MiB)"))
-    for name in ("maml", "fomaml"):
+    for name in ALGORITHMS:
         xs, acc, ci, t, mem = [], [], [], [], []
         for run_label, r in entries:
             res = r["results"][name]

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from mamlviz import charts, summary
+from mamlviz import charts, records, summary
 from views import common
 
 
@@ -22,7 +22,7 @@ def _row(path, r, index):
         "what": index.get(path.name, "") if common.source_of(path) == "cached" else "",
     }
     if r["kind"] == "compare":
-        for n in ("maml", "fomaml"):
+        for n in records.ALGORITHMS:
             res = r["results"][n]
             row[f"{summary.NAMES[n]} acc %"] = round(res["test"]["accuracy"] * 100, 1) if res.get("test") else None
             row[f"{summary.NAMES[n]} time s"] = round(res["train_time_s"], 1) if res["train_time_s"] else None
