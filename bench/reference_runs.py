@@ -59,7 +59,8 @@ def main():
     )
     sweep_record = sweep(
         RunConfig(**{**presets.PAPER_5WAY_1SHOT.to_dict(), **dev, "time_budget_s": None, "train_tasks": 32}),
-        inner_steps=(1, 2, 3, 5, 7, 10),
+        "inner_steps",
+        (1, 2, 3, 5, 7, 10),
         iterations=30,
         label="Inner-steps sweep, 5-way 1-shot, meta-batch 32",
     )

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .records import ALGORITHMS, Curve, decimate
-from .summary import NAMES
+from .summary import NAMES, memory_key
 
 DRAWN_POINTS = 1000  # per curve: a browser redrawing more only slows the page, not the picture
 
@@ -100,12 +100,12 @@ def result_bars(record: dict) -> go.Figure:
     """Training time, peak memory and test accuracy (95 % CI) side by side, baseline and chance drawn in."""
     res = record["results"]
     names = [n for n in ALGORITHMS if res[n]["status"] != "not_run"]
-    metric = res[names[0]]["memory_metric"] if names else ""
-    fig = make_subplots(
-        rows=1,
-        cols=3,
-        subplot_titles=("training time (s)", "peak memory (MiB)" + ("*" if metric else ""), "test accuracy (%)"),
-    )
+    mem_key = memory_key(record)
+    both = mem_key == "peak_memory_bytes" and all(res[n].get("autograd_saved_bytes") is not None for n in names)
+    mem_title = {"autograd_saved_bytes": "held for backprop (MiB, exact)", "peak_memory_bytes": "peak memory (MiB)"}[
+        mem_key
+    ] + (": device peak / held for backprop" if both else "")
+    fig = make_subplots(rows=1, cols=3, subplot_titles=("training time (s)", mem_title, "test accuracy (%)"))
     labels = [NAMES[n] for n in names]
     colors = [COLORS[n] for n in names]
     fig.add_trace(
@@ -119,10 +119,25 @@ def result_bars(record: dict) -> go.Figure:
         row=1,
         col=1,
     )
-    mem = [(res[n]["peak_memory_bytes"] or 0) / 2**20 for n in names]
+    mem = [(res[n][mem_key] or 0) / 2**20 for n in names]
     fig.add_trace(
-        go.Bar(x=labels, y=mem, marker_color=colors, text=[f"{m:,.0f}" for m in mem], textposition="auto"), row=1, col=2
+        go.Bar(x=labels, y=mem, marker_color=colors, text=[f"{m:,.1f}" for m in mem], textposition="auto"), row=1, col=2
     )
+    if both:  # on a GPU: the device's peak and, beside it, the exact part held for backpropagation
+        saved = [res[n]["autograd_saved_bytes"] / 2**20 for n in names]
+        fig.add_trace(
+            go.Bar(
+                x=labels,
+                y=saved,
+                marker_color=colors,
+                marker_pattern_shape="/",
+                text=[f"{m:,.1f}" for m in saved],
+                textposition="auto",
+            ),
+            row=1,
+            col=2,
+        )
+        fig.update_layout(barmode="group")
     tested = [n for n in names if res[n].get("test")]
     fig.add_trace(
         go.Bar(
@@ -161,49 +176,100 @@ def result_bars(record: dict) -> go.Figure:
     return fig
 
 
-def scaling(points: list[dict], title: str = "") -> go.Figure:
-    """Time per iteration and peak memory against inner steps, one line per variant."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("time per meta-iteration (ms)", "peak memory (MiB)"))
-    for name in ALGORITHMS:
-        pts = sorted(
-            (p for p in points if p["algorithm"] == name and p.get("per_iteration_ms") is not None),
-            key=lambda p: p["inner_steps"],
-        )
-        if not pts:
+SWEEP_PANELS = (  # key, title, unit scale, (row, column)
+    ("per_iteration_ms", "time per meta-iteration (ms)", 1, (1, 1)),
+    ("autograd_saved_bytes", "held for backprop (MiB, exact)", 2**20, (1, 2)),
+    ("peak_memory_bytes", "device peak memory (MiB)", 2**20, (1, 3)),
+    ("cosine", "cosine(MAML grad, FOMAML grad)", 1, (2, 1)),
+    ("correction_norm", "norm of the Hessian term's part", 1, (2, 2)),
+)
+
+
+def scaling(points: list[dict], over: str = "inner_steps", title: str = "") -> go.Figure:
+    """Cost (top row) and gradient alignment at the initialisation (bottom row) against the swept
+    setting, inner steps or inner lr; cost per variant, alignment as one grey line (it is the same)."""
+    fig = make_subplots(rows=2, cols=3, subplot_titles=[t for _, t, _, _ in SWEEP_PANELS], vertical_spacing=0.22)
+    for key, _, scale, (row, col) in SWEEP_PANELS:
+        shared = row == 2
+        for name in ALGORITHMS[:1] if shared else ALGORITHMS:
+            pts = sorted(
+                (p for p in points if p["algorithm"] == name and p.get(key) is not None), key=lambda p: p[over]
+            )
+            if pts:
+                fig.add_trace(
+                    go.Scatter(
+                        x=[p[over] for p in pts],
+                        y=[p[key] / scale for p in pts],
+                        mode="lines+markers",
+                        name="both (alignment)" if shared else NAMES[name],
+                        line=dict(color="#555" if shared else COLORS[name]),
+                        legendgroup="both" if shared else name,
+                        showlegend=(row, col) in ((1, 1), (2, 1)),
+                    ),
+                    row=row,
+                    col=col,
+                )
+    if over == "inner_lr":
+        fig.update_xaxes(title_text="inner learning rate α", type="log")
+    else:
+        fig.update_xaxes(title_text="inner steps", dtick=1)
+    fig.update_yaxes(rangemode="tozero")
+    fig.update_layout(
+        height=620,
+        title=title or None,
+        margin=dict(t=80, b=40, l=40, r=10),
+        legend=dict(orientation="h", yanchor="bottom", y=1.08, x=0),
+    )
+    return fig
+
+
+def alignment(record: dict) -> go.Figure | None:
+    """Cosine of the two meta-gradients and the size of the Hessian term's part, over each variant's
+    training; and, per layer, the cosine at the end of training."""
+    res = {n: record["results"][n].get("alignment") for n in ALGORITHMS}
+    if not any(res.values()):
+        return None
+    fig = make_subplots(
+        rows=1,
+        cols=3,
+        subplot_titles=(
+            "cosine(MAML grad, FOMAML grad)",
+            "Hessian term's part / MAML grad norm",
+            "cosine per layer, end of training",
+        ),
+    )
+    for name, a in res.items():
+        if not a:
             continue
-        steps = [p["inner_steps"] for p in pts]
+        common = dict(line=dict(color=COLORS[name]), legendgroup=name, mode="lines+markers")
         fig.add_trace(
-            go.Scatter(
-                x=steps,
-                y=[p["per_iteration_ms"] for p in pts],
-                mode="lines+markers",
-                name=NAMES[name],
-                line=dict(color=COLORS[name]),
-                legendgroup=name,
-            ),
-            row=1,
-            col=1,
+            go.Scatter(x=a["iteration"], y=a["cosine"], name=f"during {NAMES[name]} training", **common), row=1, col=1
         )
+        share = [c / m if m else None for c, m in zip(a["correction_norm"], a["maml_norm"])]
+        fig.add_trace(go.Scatter(x=a["iteration"], y=share, showlegend=False, name=NAMES[name], **common), row=1, col=2)
+        layers = list(a["per_layer"])
         fig.add_trace(
-            go.Scatter(
-                x=steps,
-                y=[(p["peak_memory_bytes"] or 0) / 2**20 for p in pts],
-                mode="lines+markers",
+            go.Bar(
+                x=layers,
+                y=[a["per_layer"][k][-1] for k in layers],
+                marker_color=COLORS[name],
                 name=NAMES[name],
-                line=dict(color=COLORS[name]),
                 legendgroup=name,
                 showlegend=False,
             ),
             row=1,
-            col=2,
+            col=3,
         )
-    fig.update_xaxes(title_text="inner steps", dtick=1)
-    fig.update_yaxes(rangemode="tozero")
+    fig.update_xaxes(title_text="meta-iteration", row=1, col=1)
+    fig.update_xaxes(title_text="meta-iteration", row=1, col=2)
+    fig.update_yaxes(range=[-1.05, 1.05], row=1, col=1)
+    fig.update_yaxes(range=[-1.05, 1.05], row=1, col=3)
+    fig.update_yaxes(rangemode="tozero", row=1, col=2)
     fig.update_layout(
         height=360,
-        title=title or None,
+        barmode="group",
         margin=dict(t=80, b=40, l=40, r=10),
-        legend=dict(orientation="h", yanchor="bottom", y=1.12, x=0),
+        legend=dict(orientation="h", yanchor="bottom", y=1.15, x=0),
     )
     return fig
 
@@ -229,5 +295,58 @@ def history(entries: list[tuple[str, dict]]) -> go.Figure:
         height=380,
         margin=dict(t=80, b=40, l=40, r=10),
         legend=dict(orientation="h", yanchor="bottom", y=1.12, x=0),
+    )
+    return fig
+
+
+ADAPT_COLORS = {"init": "#7f7f7f", **COLORS}
+ADAPT_NAMES = {"init": "initialisation", **NAMES}
+
+
+def adaptation(trace: dict, test_steps: int) -> go.Figure:
+    """One task: query accuracy and loss of each network after 0..K inner steps."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("query accuracy (this task)", "query loss (this task)"))
+    for name, t in trace.items():
+        steps = list(range(len(t["accuracy"])))
+        common = dict(mode="lines+markers", line=dict(color=ADAPT_COLORS[name]), legendgroup=name)
+        fig.add_trace(go.Scatter(x=steps, y=t["accuracy"], name=ADAPT_NAMES[name], **common), row=1, col=1)
+        fig.add_trace(
+            go.Scatter(x=steps, y=t["loss"], showlegend=False, name=ADAPT_NAMES[name], **common), row=1, col=2
+        )
+    fig.add_vline(x=test_steps, line_dash="dot", line_color="black", annotation_text="steps used at test")
+    fig.update_xaxes(title_text="inner steps of adaptation", dtick=1)
+    fig.update_yaxes(range=[0, 1.02], row=1, col=1)
+    fig.update_yaxes(rangemode="tozero", row=1, col=2)
+    fig.update_layout(
+        height=330, margin=dict(t=80, b=40, l=40, r=10), legend=dict(orientation="h", yanchor="bottom", y=1.15, x=0)
+    )
+    return fig
+
+
+def adaptation_average(many: dict, chance: float, test_steps: int) -> go.Figure:
+    """Mean query accuracy after 0..K inner steps over many tasks, with 95 % intervals."""
+    fig = go.Figure()
+    for name, m in many.items():
+        steps = list(range(len(m["accuracy"])))
+        fig.add_trace(
+            go.Scatter(
+                x=steps,
+                y=[a * 100 for a in m["accuracy"]],
+                mode="lines+markers",
+                name=ADAPT_NAMES[name],
+                line=dict(color=ADAPT_COLORS[name]),
+                error_y=dict(type="data", array=[c * 100 for c in m["ci95"]], visible=True),
+            )
+        )
+    fig.add_hline(y=chance * 100, line_dash="dot", line_color="black", annotation_text=f"chance {chance:.0%}")
+    fig.add_vline(x=test_steps, line_dash="dot", line_color="black", annotation_text="steps used at test")
+    fig.update_layout(
+        height=360,
+        xaxis_title="inner steps of adaptation",
+        yaxis_title=f"query accuracy (%), mean of {next(iter(many.values()))['tasks']} tasks, 95 % CI",
+        yaxis_range=[0, 100],
+        xaxis_dtick=1,
+        margin=dict(t=40, b=40, l=40, r=10),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
     )
     return fig

@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sweep", help="time and memory per iteration against inner steps")
     _config_args(s)
     s.add_argument("--steps", default="1,2,3,5,7,10", help="comma-separated inner-step counts")
+    s.add_argument(
+        "--inner-lrs", default=None, help="comma-separated inner learning rates: sweep these instead of the inner steps"
+    )
     s.add_argument("--iterations", type=int, default=20, help="iterations per point")
     s.add_argument("--out", type=Path, default=None)
     show = sub.add_parser("show", help="print the summary of a run record")
@@ -104,6 +107,27 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
+def _sweep_values(ns, cfg: RunConfig) -> tuple[str, list]:
+    """What the sweep varies and its values, each checked by the config table's rules."""
+    if ns.inner_lrs is not None:
+        try:
+            values = [float(v) for v in ns.inner_lrs.split(",") if v.strip()]
+        except ValueError:
+            values = []
+        if not values:
+            raise ValueError(f"inner-lrs: give inner learning rates such as 0.01,0.1,0.4, got {ns.inner_lrs!r}")
+        for v in values:
+            cfg.replace(inner_lr=v)  # names inner_lr and its range when out of it
+        return "inner_lr", values
+    try:
+        steps = [int(s) for s in ns.steps.split(",") if s.strip()]
+    except ValueError:
+        steps = []
+    if not steps or any(not 1 <= s <= 20 for s in steps):
+        raise ValueError(f"steps: give inner-step counts from 1 to 20, got {ns.steps!r}")
+    return "inner_steps", steps
+
+
 def main(argv=None) -> int:
     ns = build_parser().parse_args(argv)
     try:
@@ -117,12 +141,7 @@ def main(argv=None) -> int:
             return _data_build(ns)
         cfg = _config(ns)
         if ns.command == "sweep":
-            try:
-                steps = [int(s) for s in ns.steps.split(",") if s.strip()]
-            except ValueError:
-                steps = []
-            if not steps or any(not 1 <= s <= 20 for s in steps):
-                raise ValueError(f"steps: give inner-step counts from 1 to 20, got {ns.steps!r}")
+            over, values = _sweep_values(ns, cfg)
             if not 1 <= ns.iterations <= 10_000:
                 raise ValueError(f"iterations: must be from 1 to 10000, got {ns.iterations}")
         from . import records
@@ -140,13 +159,15 @@ def main(argv=None) -> int:
     try:
         if ns.command == "sweep":
             record = engine.sweep(
-                cfg, inner_steps=steps, iterations=ns.iterations, stop=stop, label=ns.label, launched_from="cli"
+                cfg, over, values, iterations=ns.iterations, stop=stop, label=ns.label, launched_from="cli"
             )
             print(summary.sweep_report(record))
         else:
             bars = _Bars(ns.quiet)
             try:
-                record = engine.compare(cfg, on_progress=bars, stop=stop, label=ns.label, launched_from="cli")
+                record = engine.compare(
+                    cfg, on_progress=bars, stop=stop, label=ns.label, launched_from="cli", params_dir=out.parent
+                )
             finally:
                 bars.close()
             print(summary.text_report(record))

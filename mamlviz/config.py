@@ -110,6 +110,9 @@ FIELDS: tuple[Field, ...] = (
           "Held-out test tasks; the same ones for both variants and the baseline.", lo=10, hi=100_000, step=10),
     Field("eval_inner_steps", int, 3, "Inner steps at test", lo=1, hi=50),
     Field("seed", int, 0, "Seed", lo=0, hi=2**31 - 1),
+    Field("alignment_points", int, 20, "Gradient-alignment points per variant",
+          "How often (evenly spaced over training) the MAML and FOMAML meta-gradients are compared on a fixed "
+          "probe batch; 0 = never. Measured outside the timed training.", lo=0, hi=200),
     Field("time_budget_s", float, None, "Time budget per variant (s, 0 = none)",
           "Wall-clock cap on each variant's training, in seconds.", lo=0.0, hi=86_400.0, optional=True,
           flag="--time-budget", step=5.0, widget_min=0.0),

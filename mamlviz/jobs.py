@@ -193,7 +193,7 @@ class JobRegistry:
                 raise RecordsFolderError(f"run records cannot be saved: {problem}")
             if job.kind == "compare":
                 run = self._run_compare or _engine().compare
-                extra = {"skip_eval": job.skip_eval}
+                extra = {"skip_eval": job.skip_eval, "params_dir": self.runs_dir}
             else:
                 run = self._run_sweep or _engine().sweep
                 extra = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .config import RunConfig
 
 # Whole comparison (both trainings + evaluation of three models) in about a minute on 2 CPU cores;
-# measured figures are in the README (bench/cpu_default.py prints them).
+# measured figures are in the README (bench/cpu_cached_runs.py prints them).
 CPU_QUICK = RunConfig(
     n_way=5,
     k_shot=1,

@@ -97,6 +97,29 @@ class Evaluation:
 
 
 @dataclass
+class AlignmentCurve:
+    """Second- vs first-order meta-gradient at evenly spaced points of one variant's training,
+    on a fixed probe batch of training tasks (``mamlviz.engine.geometry``)."""
+
+    iteration: list[int]  # iterations done when measured (0: the initialisation)
+    cosine: list[float]  # cosine(MAML meta-gradient, FOMAML meta-gradient)
+    maml_norm: list[float]
+    fomaml_norm: list[float]
+    correction_norm: list[float]  # |MAML - FOMAML|: what the Hessian term contributes
+    per_layer: dict = _()  # layer ("block 1".."block 4", "head") -> cosine at each point
+
+
+@dataclass
+class ParamsFile:
+    """The initialisation and both trained networks, as safetensors beside the record."""
+
+    file: str = _(pattern=r"^[A-Za-z0-9_.-]+\.safetensors$")  # a name in the record's folder, nothing else
+    sha256: str = _(pattern="^[0-9a-f]{64}$")
+    bytes: int = _(minimum=1)
+    models: list[str] = _()  # "init", "maml", "fomaml": tensor names are "<model>/<parameter>"
+
+
+@dataclass
 class AlgorithmResult:
     """What one algorithm's meta-training measured."""
 
@@ -121,6 +144,10 @@ class AlgorithmResult:
     # while staying finite is flagged unstable. None: not measured (records made before version 2).
     loss_growth: float | None = _(None, minimum=0)
     unstable: bool | None = None
+    # Peak bytes held for the backward pass in one meta-iteration (saved-tensor hooks): exact and
+    # the same on every run of a config, unlike sampled process memory. None: not measured.
+    autograd_saved_bytes: int | None = _(None, minimum=0)
+    alignment: AlignmentCurve | None = None
     curve: Curve = field(default_factory=Curve.empty)
     test: Evaluation | None = None
 
@@ -170,11 +197,14 @@ class Protocol:
     memory: str
     path: str
     time_budget_s: float | None
+    saved_memory: str = "not measured"  # how autograd_saved_bytes was measured
+    alignment: str = "not measured"  # how the alignment curves were measured
 
 
 @dataclass
 class SweepProtocol(Protocol):
     sweep: str = ""
+    over: str = _("inner_steps", enum=("inner_steps", "inner_lr"))  # the setting the sweep varies
 
 
 @dataclass
@@ -192,6 +222,7 @@ class CompareSetup(Setup):
     eval_time_s: float | None = _(None, minimum=0)
     params: int | None = _(None, minimum=1)
     evaluation: str = _("complete", enum=("complete", "skipped"))  # skipped: stopped before test results
+    analysis_time_s: float | None = _(None, minimum=0)  # saved-bytes probe and alignment curves
 
 
 @dataclass
@@ -202,6 +233,13 @@ class SweepPoint:
     per_iteration_ms: float | None = _(minimum=0)
     peak_memory_bytes: int | None = _(minimum=0)
     status: str = _(enum=STATUSES)
+    inner_lr: float | None = _(None, exclusiveMinimum=0)
+    autograd_saved_bytes: int | None = _(None, minimum=0)
+    # at the initialisation, for this point's setting: the same for both algorithms' points
+    cosine: float | None = None
+    maml_norm: float | None = _(None, minimum=0)
+    fomaml_norm: float | None = _(None, minimum=0)
+    correction_norm: float | None = _(None, minimum=0)
 
 
 @dataclass
@@ -224,6 +262,7 @@ class CompareRecord(_Header):
     results: Results = _()
     baseline: Evaluation | None = _()
     chance: float = _(exclusiveMinimum=0, maximum=1)
+    params_file: ParamsFile | None = None
 
 
 @dataclass
@@ -347,6 +386,7 @@ def _v1_to_v2(record: dict) -> dict:
         setup.setdefault("eval_time_s", None)
         setup.setdefault("params", None)
         setup.setdefault("evaluation", "complete")
+        setup.setdefault("analysis_time_s", None)
         chance = record.get("chance")
         tests = [r.get("test") for r in record.get("results", {}).values()] + [record.get("baseline")]
         for t in tests:
@@ -354,8 +394,21 @@ def _v1_to_v2(record: dict) -> dict:
                 t["over_chance"] = t.get("accuracy", 0) - chance  # derived, not measured
     for result in record.get("results", {}).values():
         if isinstance(result, dict):
-            result.setdefault("loss_growth", None)
-            result.setdefault("unstable", None)
+            for key in ("loss_growth", "unstable", "autograd_saved_bytes", "alignment"):
+                result.setdefault(key, None)
+    protocol = record.get("protocol")
+    if isinstance(protocol, dict):
+        protocol.setdefault("saved_memory", "not measured")
+        protocol.setdefault("alignment", "not measured")
+        if record.get("kind") == "sweep":
+            protocol.setdefault("over", "inner_steps")
+    if record.get("kind") == "compare":
+        record.setdefault("params_file", None)
+    for point in record.get("points", []) if isinstance(record.get("points"), list) else []:
+        if isinstance(point, dict):
+            point.setdefault("inner_lr", record.get("config", {}).get("inner_lr"))
+            for key in ("autograd_saved_bytes", "cosine", "maml_norm", "fomaml_norm", "correction_norm"):
+                point.setdefault(key, None)
     record["version"] = 2
     return record
 

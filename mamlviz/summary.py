@@ -27,6 +27,22 @@ class Comparison:
     memory_metric: str | None
 
 
+SAVED_LABEL = "held for backpropagation in one meta-iteration (exact, saved-tensor hooks)"
+
+
+def memory_key(record: dict) -> str:
+    """Which memory figure a compare record is judged by: on CPU the exact saved-for-backward bytes
+    (sampled process memory is noise at this size), elsewhere the device's peak allocation."""
+    exact = all(record["results"][n].get("autograd_saved_bytes") is not None for n in NAMES)
+    return "autograd_saved_bytes" if exact and record["environment"]["device"] == "cpu" else "peak_memory_bytes"
+
+
+def memory_label(record: dict) -> str:
+    if memory_key(record) == "autograd_saved_bytes":
+        return SAVED_LABEL
+    return record["protocol"]["memory"]
+
+
 def _acc(test):
     return (test["accuracy"], test["ci95"]) if test else None
 
@@ -49,7 +65,7 @@ def compare_numbers(record: dict) -> Comparison:
             ci = math.hypot(f["test"]["ci95"], m["test"]["ci95"])
     return Comparison(
         speed_ratio=_ratio(m.get("per_iteration_ms"), f.get("per_iteration_ms")),
-        memory_ratio=_ratio(m.get("peak_memory_bytes"), f.get("peak_memory_bytes")),
+        memory_ratio=_ratio(m.get(memory_key(record)), f.get(memory_key(record))),
         accuracy_diff=diff,
         accuracy_diff_ci95=ci,
         paired=paired,
@@ -57,7 +73,40 @@ def compare_numbers(record: dict) -> Comparison:
         fomaml_acc=_acc(f.get("test")),
         baseline=_acc(record.get("baseline")),
         chance=record["chance"],
-        memory_metric=m.get("memory_metric") or f.get("memory_metric"),
+        memory_metric=memory_label(record),
+    )
+
+
+def alignment_words(record: dict) -> list[str]:
+    """What the measured gradient geometry says, one sentence per variant, from the record's curves."""
+    out = []
+    for name in NAMES:
+        a = record["results"][name].get("alignment")
+        if not a:
+            continue
+        first, last = a["cosine"][0], a["cosine"][-1]
+        share = a["correction_norm"][-1] / a["maml_norm"][-1] if a["maml_norm"][-1] else float("nan")
+        layers = {k: v[-1] for k, v in a["per_layer"].items()}
+        worst = min(layers, key=layers.get)
+        out.append(
+            f"During {NAMES[name]}'s training the cosine between the MAML and FOMAML meta-gradients went from "
+            f"{first:+.2f} (initialisation) to {last:+.2f} (iteration {a['iteration'][-1]}); there the Hessian term's "
+            f"part has {share:.0%} of the MAML gradient's norm, and the layer where the shortcut points furthest "
+            f"away is {worst} (cosine {layers[worst]:+.2f})."
+        )
+    return out
+
+
+def memory_words(record: dict) -> str | None:
+    """The exact saved-for-backward figures in words, beside the device figure."""
+    m, f = (record["results"][n] for n in NAMES)
+    if m.get("autograd_saved_bytes") is None or f.get("autograd_saved_bytes") is None:
+        return None
+    ratio = m["autograd_saved_bytes"] / f["autograd_saved_bytes"] if f["autograd_saved_bytes"] else float("nan")
+    return (
+        f"Held for backpropagation in one meta-iteration: MAML {fmt_bytes(m['autograd_saved_bytes'])}, FOMAML "
+        f"{fmt_bytes(f['autograd_saved_bytes'])} ({ratio:.1f}×, exact). Device peak ({record['protocol']['memory']}): "
+        f"MAML {fmt_bytes(m['peak_memory_bytes'])}, FOMAML {fmt_bytes(f['peak_memory_bytes'])}."
     )
 
 
@@ -124,7 +173,7 @@ def recommendation(record: dict) -> str:
         if c.speed_ratio and c.speed_ratio >= 1.1:
             return (
                 f"FOMAML: accuracy is the same within noise ({d:+.1f} ± {ci:.1f} points) and each iteration "
-                f"is {speed} faster with {mem} less peak memory."
+                f"is {speed} faster with {mem} less memory."
             )
         return (
             f"Either: accuracy is the same within noise ({d:+.1f} ± {ci:.1f} points) and FOMAML saves "
@@ -133,7 +182,7 @@ def recommendation(record: dict) -> str:
     if d < 0:
         return (
             f"MAML, if {-d:.1f} ± {ci:.1f} points matter: second order is more accurate here, at {speed} "
-            f"the time per iteration and {c.memory_ratio:.1f}× the peak memory. FOMAML when time or memory "
+            f"the time per iteration and {c.memory_ratio:.1f}× the memory. FOMAML when time or memory "
             "is the limit."
         )
     return (
@@ -144,7 +193,9 @@ def recommendation(record: dict) -> str:
 
 def fmt_bytes(b) -> str:
     """Bytes as MiB, or a dash when not measured."""
-    return "–" if b is None else f"{b / 2**20:,.0f} MiB"
+    if b is None:
+        return "–"
+    return f"{b / 2**20:,.1f} MiB" if b < 10 * 2**20 else f"{b / 2**20:,.0f} MiB"
 
 
 def fmt_accuracy(t) -> str:
@@ -184,6 +235,8 @@ def text_report(record: dict) -> str:
     env, proto, cfg = record["environment"], record["protocol"], record["config"]
     base = record.get("baseline")
     lines += [f"warning: {w}" for w in warnings(record)]
+    lines += [""] + [f"memory: {w}" for w in [memory_words(record)] if w]
+    lines += [f"alignment: {w}" for w in alignment_words(record)]
     lines += [
         "",
         f"baseline (initialisation adapted the same way): {fmt_accuracy(base)}; chance {record['chance'] * 100:.1f} %",
@@ -193,19 +246,38 @@ def text_report(record: dict) -> str:
         f"device: {env['device_name']} | torch {env['torch']} | path {proto.get('path')} | {env['date']}",
         f"protocol: {proto['task']}; inner lr {cfg['inner_lr']}, {proto['train_inner_steps']} inner step(s) "
         f"in training, {proto['test_inner_steps']} at test; {proto['test_tasks']} test tasks; {proto['batch_norm']}",
-        f"memory: {proto['memory']}",
+        f"device memory: {proto['memory']}",
     ]
     return "\n".join(lines)
 
 
 def sweep_report(record: dict) -> str:
-    """The scaling sweep as text: time and peak memory per iteration against inner steps."""
-    lines = [f"{'algorithm':10}{'inner steps':>12}{'ms/iteration':>14}{'peak memory':>14}"]
+    """The sweep as text: time, memory and gradient alignment per point."""
+    head = (
+        "algorithm",
+        "inner steps",
+        "inner lr",
+        "ms/iteration",
+        "peak memory",
+        "saved (exact)",
+        "cosine",
+        "correction",
+    )
+    widths = (10, 12, 10, 14, 14, 15, 8, 12)
+    lines = ["".join(f"{h:>{w}}" if i else f"{h:{w}}" for i, (h, w) in enumerate(zip(head, widths)))]
     for p in record["points"]:
-        lines.append(
-            f"{NAMES[p['algorithm']]:10}{p['inner_steps']:>12}{_fmt(p['per_iteration_ms'], '.1f'):>14}"
-            f"{fmt_bytes(p['peak_memory_bytes']):>14}"
+        cells = (
+            NAMES[p["algorithm"]],
+            p["inner_steps"],
+            _fmt(p["inner_lr"], "g"),
+            _fmt(p["per_iteration_ms"], ".1f"),
+            fmt_bytes(p["peak_memory_bytes"]),
+            fmt_bytes(p["autograd_saved_bytes"]),
+            _fmt(p["cosine"], "+.3f"),
+            _fmt(p["correction_norm"], ".3g"),
         )
+        lines.append("".join(f"{c:>{w}}" if i else f"{c:{w}}" for i, (c, w) in enumerate(zip(cells, widths))))
     env = record["environment"]
-    lines.append(f"device: {env['device_name']} | torch {env['torch']} | {record['protocol'].get('sweep', '')}")
+    lines.append(f"device: {env['device_name']} | torch {env['torch']} | {record['protocol']['sweep']}")
+    lines.append(f"saved (exact): {record['protocol']['saved_memory']}")
     return "\n".join(lines)

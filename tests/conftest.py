@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import streamlit as st
 
-from mamlviz import RunConfig
+from mamlviz import RunConfig, records
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,6 +22,7 @@ TINY = dict(
     eval_tasks=20,
     seed=0,
     device="cpu",
+    alignment_points=4,
 )
 
 
@@ -33,11 +34,19 @@ def tiny_cli(**changes) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def tiny_record():
-    """One real tiny comparison shared by the tests that only read a record."""
+def tiny_run(tmp_path_factory):
+    """One real tiny comparison, saved with its networks: (record path, record)."""
     from mamlviz import compare
 
-    return compare(RunConfig(**TINY), label="tiny test run")
+    folder = tmp_path_factory.mktemp("tiny-run")
+    record = compare(RunConfig(**TINY), label="tiny test run", params_dir=folder)
+    return records.save(record, folder / f"{record['id']}.json"), record
+
+
+@pytest.fixture(scope="session")
+def tiny_record(tiny_run):
+    """The tiny comparison's record, shared by the tests that only read one."""
+    return tiny_run[1]
 
 
 @pytest.fixture

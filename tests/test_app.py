@@ -19,7 +19,9 @@ def _app():
     return AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
 
 
-@pytest.mark.parametrize("page", ["views/compare.py", "views/theory.py", "views/scaling.py", "views/history.py"])
+@pytest.mark.parametrize(
+    "page", ["views/compare.py", "views/theory.py", "views/scaling.py", "views/adapt.py", "views/history.py"]
+)
 def test_every_page_renders(page):
     at = _app()
     at.switch_page(page).run()
@@ -147,6 +149,28 @@ def test_a_tiny_sweep_from_the_scaling_page(fresh_server):
         ("fomaml", 2),
     }
     assert not at.exception
+    titles = {
+        a["text"] for c in at.get("plotly_chart") for a in json.loads(c.proto.spec)["layout"].get("annotations", [])
+    }
+    wanted = {"held for backprop (MiB, exact)", "cosine(MAML grad, FOMAML grad)", "norm of the Hessian term's part"}
+    assert wanted <= titles
+
+
+def test_an_inner_learning_rate_sweep_from_the_scaling_page(fresh_server):
+    at = _app().switch_page("views/scaling.py").run()
+    at.radio(key="sweep-over").set_value("inner_lr").run()
+    at.multiselect[0].set_value([0.001, 0.4])
+    at.number_input[0].set_value(2)
+    at.number_input[1].set_value(1)
+    at.run()
+    [b for b in at.button if b.label == "Start sweep"][0].click().run()
+    at = _poll(at, lambda a: any("Finished: sweep" in s.value for s in a.success))
+    at.run()
+    rec = records.load(next(fresh_server.glob("*.json")))
+    assert rec["protocol"]["over"] == "inner_lr" and {p["inner_lr"] for p in rec["points"]} == {0.001, 0.4}
+    assert any(
+        "Gradient alignment at the initialisation: from inner learning rate 0.001" in m.value for m in at.markdown
+    )
 
 
 def test_a_second_session_sees_the_running_job_and_can_watch_or_queue(fresh_server):
@@ -187,3 +211,45 @@ def test_two_starts_within_a_second_give_one_running_and_one_queued(fresh_server
     assert any("Queued (position 1)" in i.value for i in second.info)
     for job in jobs:
         reg.stop(job.id)
+
+
+def test_the_adaptation_explorer_shows_a_task_and_the_average_and_says_when_networks_are_broken(fresh_server, tiny_run):
+    import shutil
+
+    path, record = tiny_run
+    fresh_server.mkdir(parents=True)
+    shutil.copy(path, fresh_server / path.name)
+    shutil.copy(path.parent / record["params_file"]["file"], fresh_server / record["params_file"]["file"])
+    at = _app().switch_page("views/adapt.py").run()
+    assert not at.exception, at.exception
+    captions = [img.caption for i in at.get("image") for img in i.proto.imgs]
+    assert any(c.startswith("Support set") for c in captions) and any(c.startswith("MAML: ") for c in captions)
+    titles = {
+        a["text"] for c in at.get("plotly_chart") for a in json.loads(c.proto.spec)["layout"].get("annotations", [])
+    }
+    assert "query accuracy (this task)" in titles
+    assert any("After 1 step:" in m.value for m in at.markdown)
+    before = at.session_state["adapt-task"]
+    [b for b in at.button if b.label == "Another task"][0].click().run()
+    assert at.session_state["adapt-task"] == before + 1 and not at.exception
+    (fresh_server / record["params_file"]["file"]).write_bytes(b"not safetensors")
+    at = _app().switch_page("views/adapt.py").run()
+    assert not at.exception
+    assert any("cannot be shown" in e.value and "sha256" in e.value for e in at.error)
+
+
+def test_results_say_why_they_differ_with_the_measured_alignment(fresh_server, tiny_record):
+    fresh_server.mkdir(parents=True)
+    records.save(tiny_record, fresh_server / "tiny.json")
+    at = _app().switch_page("views/history.py").run()
+    assert not at.exception
+    titles = {
+        a["text"] for c in at.get("plotly_chart") for a in json.loads(c.proto.spec)["layout"].get("annotations", [])
+    }
+    assert {
+        "cosine(MAML grad, FOMAML grad)",
+        "cosine per layer, end of training",
+        "held for backprop (MiB, exact)",
+    } <= titles
+    text = " ".join(m.value for m in at.markdown)
+    assert "Why they differ, measured on this run" in text and "Held for backpropagation in one meta-iteration" in text

@@ -133,8 +133,23 @@ def test_live_run_updates_by_itself_then_shows_results(server, browser, tmp_path
     page.get_by_text("Results", exact=True).wait_for(timeout=120_000)
     page.get_by_text("training time (s)").first.wait_for(timeout=30_000)
     assert page.get_by_text("Recommendation.").count() >= 1
+    page.get_by_text("Why they differ, measured on this run").first.wait_for(timeout=30_000)
+    assert page.get_by_text("cosine per layer, end of training").count() >= 1
     page.screenshot(path=str(tmp_path / "results.png"), full_page=True)
     assert list(runs.glob("*.json"))
+
+
+def test_the_adaptation_explorer_in_the_browser(server, browser, tmp_path):
+    url, runs = server
+    assert list(runs.glob("*.safetensors")), "the live run saved its networks beside its record"
+    page = browser.new_page(viewport={"width": 1400, "height": 1800})
+    page.goto(f"{url}/adapt")
+    page.get_by_text("Support set: one image per class").wait_for(timeout=60_000)
+    page.get_by_text("Held-out task #1").wait_for(timeout=30_000)
+    page.get_by_role("button", name="Another task").click()
+    page.get_by_text("Held-out task #2").wait_for(timeout=60_000)
+    page.get_by_text("After 1 step:").wait_for(timeout=120_000)
+    page.screenshot(path=str(tmp_path / "adapt.png"), full_page=True)
 
 
 def test_stop_button_ends_a_second_run(server, browser):

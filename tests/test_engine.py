@@ -116,7 +116,7 @@ def test_cuda_device_refused_without_gpu():
 
 
 def test_sweep_measures_each_inner_step_count():
-    r = sweep(RunConfig(**{**TINY, "path": "loop"}), inner_steps=(1, 3), iterations=2)
+    r = sweep(RunConfig(**{**TINY, "path": "loop"}), "inner_steps", (1, 3), iterations=2)
     assert [(p["algorithm"], p["inner_steps"]) for p in r["points"]] == [
         ("maml", 1),
         ("fomaml", 1),
@@ -167,3 +167,80 @@ def test_meta_steps_by_loop_and_vmap_train_the_same_parameters():
     x = batches[0].xq[0]
     assert torch.allclose(model.forward(out["loop"], x), model.forward(out["vmap"], x), atol=1e-4)
     assert not torch.equal(out["loop"]["head.weight"], init["head.weight"])
+
+
+def test_the_record_holds_exact_memory_alignment_curves_and_the_networks(tiny_run):
+    path, r = tiny_run
+    for name in ("maml", "fomaml"):
+        res = r["results"][name]
+        a = res["alignment"]
+        assert a["iteration"][0] == 0 and a["iteration"][-1] == res["iterations_done"] and len(a["iteration"]) == 4
+        assert all(-1 <= c <= 1 for c in a["cosine"]) and set(a["per_layer"]) == {
+            "block 1",
+            "block 2",
+            "block 3",
+            "block 4",
+            "head",
+        }
+        assert res["autograd_saved_bytes"] > 0
+    # the same initialisation, the same probe batch: the first point is the same for both variants
+    assert r["results"]["maml"]["alignment"]["cosine"][0] == pytest.approx(
+        r["results"]["fomaml"]["alignment"]["cosine"][0]
+    )
+    assert r["results"]["maml"]["autograd_saved_bytes"] > r["results"]["fomaml"]["autograd_saved_bytes"]
+    assert "saved-tensor hooks" in r["protocol"]["saved_memory"] and "probe batch" in r["protocol"]["alignment"]
+    from mamlviz.engine import explore
+
+    nets = explore.load_params(path, r)
+    assert set(nets) == {"init", "maml", "fomaml"} and r["params_file"]["bytes"] < 1.5 * 2**20
+    assert torch.equal(nets["init"]["head.weight"], model.init_params(5, 0)["head.weight"])
+    assert not torch.equal(nets["maml"]["head.weight"], nets["init"]["head.weight"])
+    text = summary.text_report(r)
+    assert "Held for backpropagation" in text and "alignment: During MAML's training the cosine" in text
+
+
+def test_exact_memory_agrees_between_two_runs_of_one_config():
+    cfg = RunConfig(**{**TINY, "train_tasks": 4, "eval_tasks": 10, "alignment_points": 0})
+    a, b = compare(cfg), compare(cfg)
+    for name in ("maml", "fomaml"):
+        x, y = a["results"][name]["autograd_saved_bytes"], b["results"][name]["autograd_saved_bytes"]
+        assert abs(x - y) <= 0.02 * x  # the target; in fact it is the same number
+        assert a["results"][name]["alignment"] is None
+
+
+def test_corrupt_or_missing_networks_are_refused_with_the_reason(tiny_run, tmp_path):
+    from mamlviz.engine import explore
+
+    path, r = tiny_run
+    params = path.parent / r["params_file"]["file"]
+    copy = tmp_path / params.name
+    copy.write_bytes(params.read_bytes()[:-8] + b"corrupt!")
+    with pytest.raises(explore.ParamsError, match="sha256"):
+        explore.load_params(tmp_path / path.name, r)
+    copy.unlink()
+    with pytest.raises(explore.ParamsError, match="missing"):
+        explore.load_params(tmp_path / path.name, r)
+
+
+def test_adaptation_traces_start_from_the_networks_and_improve_the_meta_trained_one(tiny_run):
+    from mamlviz.engine import explore
+
+    path, r = tiny_run
+    nets = explore.load_params(path, r)
+    data = load_data(torch.device("cpu"))
+    cfg = RunConfig.from_dict(r["config"])
+    one = explore.adapt_one(nets, explore.test_task(data, cfg, 3), cfg.inner_lr, 3)
+    assert all(len(t["accuracy"]) == 4 and len(t["correct"][0]) == 10 for t in one.values())
+    many = explore.adapt_many(nets, data, cfg, 2, 20)
+    # the run's own evaluation: after eval_inner_steps (2) the same accuracy as the record's test result
+    assert many["maml"]["accuracy"][2] == pytest.approx(r["results"]["maml"]["test"]["accuracy"], abs=1e-4)
+    assert many["init"]["accuracy"][2] == pytest.approx(r["baseline"]["accuracy"], abs=1e-4)
+
+
+def test_sweeps_over_inner_steps_and_inner_lr_measure_memory_and_alignment():
+    r = sweep(RunConfig(**{**TINY, "path": "loop"}), "inner_lr", (0.001, 0.4), iterations=2)
+    pts = {(p["algorithm"], p["inner_lr"]): p for p in r["points"]}
+    assert r["protocol"]["over"] == "inner_lr" and len(pts) == 4
+    assert pts[("maml", 0.001)]["cosine"] > pts[("maml", 0.4)]["cosine"]  # agree as the inner lr goes to 0
+    assert pts[("maml", 0.001)]["cosine"] == pts[("fomaml", 0.001)]["cosine"]
+    assert "cosine" in summary.sweep_report(r)

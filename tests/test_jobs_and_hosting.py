@@ -123,7 +123,7 @@ assert not at.exception, at.exception
 start = [b for b in at.sidebar.button if b.label == "Start"][0]
 assert start.disabled, "live training must be off without torch"
 assert any("PyTorch is not installed" in w.value for w in at.sidebar.warning)
-for page in ("views/theory.py", "views/scaling.py", "views/history.py"):
+for page in ("views/theory.py", "views/scaling.py", "views/adapt.py", "views/history.py"):
     at.switch_page(page).run()
     assert not at.exception, (page, at.exception)
 assert "torch" not in [m for m in sys.modules if sys.modules[m] is not None]

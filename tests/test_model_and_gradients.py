@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from mamlviz.engine import meta, model
+from mamlviz.engine import geometry, meta, model, saved_memory
 from mamlviz.engine.adam import Adam
 
 
@@ -162,3 +162,83 @@ def test_default_path_is_the_fast_exact_one_for_the_device():
     default = meta.meta_gradient(params, *args, **kw)[0]
     loop = meta.meta_gradient(params, *args, path="loop", **kw)[0]
     assert all(torch.equal(default[k], loop[k]) for k in params)  # bit-identical: the loop path ran
+
+
+def _cosine(a, b):
+    return float(a @ b / (a.norm() * b.norm()))
+
+
+@pytest.mark.parametrize("inner_steps", [1, 3])
+def test_alignment_is_the_geometry_of_the_two_exact_meta_gradients(inner_steps):
+    params = model.init_params(3, seed=1, dtype=torch.float64)
+    args = _tasks()
+    so = _flat(_reference(params, *args, 0.1, inner_steps, False, model.forward))  # independent plain autograd
+    fo = _flat(_reference(params, *args, 0.1, inner_steps, True, model.forward))
+    a = geometry.alignment(params, *args, inner_lr=0.1, inner_steps=inner_steps)
+    assert a["cosine"] == pytest.approx(_cosine(so, fo), abs=1e-10)
+    assert a["maml_norm"] == pytest.approx(float(so.norm()), rel=1e-10)
+    assert a["fomaml_norm"] == pytest.approx(float(fo.norm()), rel=1e-10)
+    assert a["correction_norm"] == pytest.approx(float((so - fo).norm()), rel=1e-10)
+    # per layer: the layers' dot products and squared norms add up to the whole
+    layers = a["per_layer"]
+    assert set(layers) == {"block 1", "block 2", "block 3", "block 4", "head"}
+    dot = sum(v["cosine"] * v["maml_norm"] * v["fomaml_norm"] for v in layers.values())
+    assert dot == pytest.approx(a["cosine"] * a["maml_norm"] * a["fomaml_norm"], rel=1e-9)
+    assert sum(v["maml_norm"] ** 2 for v in layers.values()) == pytest.approx(a["maml_norm"] ** 2, rel=1e-10)
+    head = [k for k in params if k.startswith("head")]
+    so_head = torch.cat([_reference(params, *args, 0.1, inner_steps, False, model.forward)[k].flatten() for k in head])
+    fo_head = torch.cat([_reference(params, *args, 0.1, inner_steps, True, model.forward)[k].flatten() for k in head])
+    assert layers["head"]["cosine"] == pytest.approx(_cosine(so_head, fo_head), abs=1e-10)
+
+
+def test_alignment_tends_to_one_as_the_inner_learning_rate_goes_to_zero():
+    params = model.init_params(3, seed=2, dtype=torch.float64)
+    args = _tasks()
+    gaps = [
+        1 - geometry.alignment(params, *args, inner_lr=lr, inner_steps=2)["cosine"] for lr in (0.1, 0.01, 1e-3, 1e-5)
+    ]
+    assert all(a > b for a, b in zip(gaps, gaps[1:])), gaps
+    assert gaps[-1] < 1e-6
+
+
+def test_the_correction_is_what_finite_differences_add_to_the_first_order_gradient():
+    """d . (MAML - FOMAML) equals the finite-difference derivative of the query loss minus d . FOMAML."""
+    params = model.init_params(3, seed=5, dtype=torch.float64)
+    args = _tasks(T=2)
+    kw = dict(inner_lr=0.2, inner_steps=2, forward=_smooth_forward)
+    so = meta.meta_gradient(params, *args, first_order=False, **kw)[0]
+    fo = meta.meta_gradient(params, *args, first_order=True, **kw)[0]
+    a = geometry.alignment(params, *args, **kw)
+    assert a["correction_norm"] == pytest.approx(float((_flat(so) - _flat(fo)).norm()), rel=1e-10)
+    g = torch.Generator().manual_seed(1)
+    for _ in range(2):
+        d = {k: torch.randn(v.shape, generator=g, dtype=v.dtype) for k, v in params.items()}
+        norm = _flat(d).norm()
+        d = {k: v / norm for k, v in d.items()}
+        eps = 1e-5
+        plus = meta.meta_gradient({k: params[k] + eps * d[k] for k in params}, *args, first_order=False, **kw)[1]
+        minus = meta.meta_gradient({k: params[k] - eps * d[k] for k in params}, *args, first_order=False, **kw)[1]
+        fd = float((plus - minus) / (2 * eps))
+        first = float(sum((fo[k] * d[k]).sum() for k in params))
+        correction = float(sum(((so[k] - fo[k]) * d[k]).sum() for k in params))
+        assert fd - first == pytest.approx(correction, abs=1e-6 * max(1.0, abs(fd)))
+
+
+def test_saved_for_backward_bytes_are_exact_grow_with_maml_steps_and_stay_flat_for_fomaml():
+    params = model.init_params(5, seed=0)
+    g = torch.Generator().manual_seed(0)
+    xs, xq = torch.rand(2, 5, 1, 28, 28, generator=g), torch.rand(2, 10, 1, 28, 28, generator=g)
+    ys, yq = torch.arange(5).repeat(2, 1), torch.arange(5).repeat_interleave(2).repeat(2, 1)
+
+    def saved(steps, first_order, together=False):
+        return saved_memory.saved_for_backward_bytes(
+            params, xs, ys, xq, yq, inner_lr=0.4, inner_steps=steps, first_order=first_order, tasks_together=together
+        )
+
+    maml = [saved(k, False) for k in (1, 2, 3, 4)]
+    fomaml = [saved(k, True) for k in (1, 2, 3, 4)]
+    assert maml == [saved(k, False) for k in (1, 2, 3, 4)]  # deterministic: the same figure on every run
+    steps = [b - a for a, b in zip(maml, maml[1:])]
+    assert min(steps) > 0 and max(steps) - min(steps) <= 0.02 * max(steps)  # linear in inner steps
+    assert len(set(fomaml)) == 1 and fomaml[0] < maml[0]  # flat: each inner step's graph is freed
+    assert saved(2, False, together=True) > saved(2, False)  # all tasks' graphs at once hold more

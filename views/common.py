@@ -143,6 +143,7 @@ def show_results(record: dict, key: str) -> None:
                 v = res[n].get(field)
                 st.markdown(f"{summary.NAMES[n]}: {fmt(v) if v is not None else '–'}")
     st.plotly_chart(charts.result_bars(record), key=f"bars-{key}")
+    why_they_differ(record, key)
     c = summary.compare_numbers(record)
     st.markdown(f"#### {summary.ratio_words(c)}")
     base = record.get("baseline")
@@ -171,6 +172,30 @@ def show_results(record: dict, key: str) -> None:
         mime="text/csv",
         key=f"csv-{key}",
         on_click="ignore",
+    )
+
+
+def why_they_differ(record: dict, key: str) -> None:
+    """The mechanism, measured on this run: what each variant holds for backprop, and how far the
+    first-order gradient points from the exact one, over training and per layer."""
+    fig = charts.alignment(record)
+    memory = summary.memory_words(record)
+    if fig is None and memory is None:
+        return
+    st.markdown("#### Why they differ, measured on this run")
+    if memory:
+        st.markdown(memory)
+    if fig is not None:
+        st.markdown(
+            "FOMAML drops the Hessian term of MAML's meta-gradient. Below, both meta-gradients are computed "
+            "exactly at the same parameters and tasks: a cosine of 1 means the shortcut loses nothing, 0 that it "
+            "points in an unrelated direction."
+        )
+        st.plotly_chart(fig, key=f"align-{key}")
+        for line in summary.alignment_words(record):
+            st.markdown(f"- {line}")
+    st.caption(
+        f"Alignment: {record['protocol']['alignment']}. Held for backprop: {record['protocol']['saved_memory']}."
     )
 
 

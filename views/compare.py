@@ -157,6 +157,8 @@ def progress_line(name: str, snap: dict) -> tuple[float, str]:
         return 0.0, f"{summary.NAMES[name]}: waiting"
     total = max(1, p["total"])
     frac = min(1.0, p["iteration"] / total)
+    if p["phase"] == "analysis":
+        return frac, f"{summary.NAMES[name]}: trained; measuring its memory and gradient alignment…"
     if p["phase"] == "eval":
         if snap["algorithm"] != name:
             return frac, f"{summary.NAMES[name]}: evaluated"

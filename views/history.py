@@ -71,7 +71,7 @@ def details(shown: list) -> None:
             if r["kind"] == "compare":
                 common.show_results(r, key=f"h-{p.name}")
             else:
-                st.plotly_chart(charts.scaling(r["points"]), key=f"sc-{p.name}")
+                st.plotly_chart(charts.scaling(r["points"], over=r["protocol"]["over"]), key=f"sc-{p.name}")
                 common.record_download(r, p.name, key=f"dl-{p.name}")
 
 

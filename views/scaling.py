@@ -1,9 +1,11 @@
-"""Scaling: time per iteration and peak memory against inner steps, measured."""
+"""Scaling: time, memory and gradient alignment against inner steps or the inner learning rate, measured."""
 
 import streamlit as st
 
 from mamlviz import charts, presets, scaling
 from views import common
+
+LEARNING_RATES = [0.0001, 0.001, 0.01, 0.05, 0.1, 0.2, 0.4, 0.8]
 
 
 def recorded_sweeps() -> None:
@@ -19,25 +21,39 @@ def recorded_sweeps() -> None:
     ]
     idx = st.selectbox("Sweep record", range(len(sweeps)), format_func=titles.__getitem__)
     record = sweeps[idx][1]
-    st.plotly_chart(charts.scaling(record["points"]), key="scaling")
-    for line in scaling.describe(record["points"]):
+    over = record["protocol"]["over"]
+    st.plotly_chart(charts.scaling(record["points"], over=over), key="scaling")
+    for line in scaling.describe(record["points"], over=over):
         st.markdown(f"- {line}")
-    st.caption(charts.label(record) + f". Memory: {record['protocol']['memory']}.")
+    st.caption(
+        charts.label(record) + f". Device memory: {record['protocol']['memory']}. Held for backprop: "
+        f"{record['protocol']['saved_memory']}. Alignment: {record['protocol']['sweep']}."
+    )
 
 
 def sweep_form(caps, registry) -> None:
-    """Inner-step counts, iterations per point and meta-batch; Start sweep queues the job."""
+    """What to vary (inner steps or inner lr) and its values, iterations per point and meta-batch."""
     st.subheader("Measure a sweep here")
     base = presets.default_for(caps.cuda)
-    c1, c2, c3 = st.columns(3)
-    steps = c1.multiselect(
-        "Inner steps", list(range(1, 11)), default=[1, 2, 3, 5] if not caps.cuda else [1, 2, 3, 5, 7, 10]
+    over = st.radio(
+        "Vary",
+        ["inner_steps", "inner_lr"],
+        horizontal=True,
+        key="sweep-over",
+        format_func={"inner_steps": "inner steps", "inner_lr": "inner learning rate"}.get,
     )
+    c1, c2, c3 = st.columns(3)
+    if over == "inner_steps":
+        steps = c1.multiselect(
+            "Inner steps", list(range(1, 11)), default=[1, 2, 3, 5] if not caps.cuda else [1, 2, 3, 5, 7, 10]
+        )
+    else:
+        steps = c1.multiselect("Inner learning rates", LEARNING_RATES, default=[0.001, 0.01, 0.1, 0.4])
     iterations = c2.number_input("Iterations per point", min_value=2, max_value=500, value=3 if not caps.cuda else 30)
     meta_batch = c3.number_input("Meta-batch", min_value=1, max_value=256, value=base.meta_batch)
     problems = []
     if not steps:
-        problems.append("Inner steps: choose at least one count from 1 to 10.")
+        problems.append("Choose at least one value to measure.")
     if not caps.live_training:
         problems.append(caps.reason)
     elif unsaveable := registry.unwritable_reason():
@@ -50,9 +66,10 @@ def sweep_form(caps, registry) -> None:
         job = registry.submit(
             "sweep",
             cfg,
-            label=f"sweep inner steps {','.join(map(str, sorted(steps)))}",
+            label=f"sweep {over.replace('_', ' ')} {','.join(map(str, sorted(steps)))}",
             owner=common.owner(),
-            inner_steps=tuple(sorted(steps)),
+            over=over,
+            values=tuple(sorted(steps)),
             iterations=int(iterations),
         )
         st.session_state["sweep_job_id"] = job.id

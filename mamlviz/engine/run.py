@@ -1,31 +1,40 @@
 """compare() and sweep(): whole measured experiments, each returning a validated run record.
 
 ``compare`` trains MAML, then FOMAML, on the same task stream from the same initialisation,
-evaluates both and the un-meta-trained initialisation (the baseline) on the same test tasks.
-``sweep`` measures time and peak memory per iteration against the number of inner steps. Both
-share their set-up: device, data on the device, initialisation, and the measured choice of path.
+measures what each keeps for backpropagation and how its meta-gradient compares with the other
+order's, and evaluates both and the un-meta-trained initialisation (the baseline) on the same test
+tasks. ``sweep`` measures time, memory and gradient alignment against the number of inner steps or
+the inner learning rate. Both share their set-up: device, data on the device, initialisation, and
+the measured choice of path.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 
-from .. import records
+from .. import omniglot, records
 from ..config import RunConfig
 from ..progress import Progress, Reporter
-from ..records import ALGORITHMS, AlgorithmResult
+from ..records import ALGORITHMS, FIRST_ORDER, AlgorithmResult
 from . import measure, model
 from .data import SPLIT_SEED, Data, load_data
 from .evaluate import evaluate
+from .geometry import alignment_curve
+from .saved_memory import saved_for_backward_bytes
 from .step import select_path
+from .tasks import TaskBatch, TaskSampler
 from .train import train
 
 OnProgress = Callable[[dict], None]
+PROBE_SEED = 29  # the probe batch (alignment, saved bytes) is not part of the training stream
 
 
 @dataclass
@@ -48,7 +57,17 @@ def _set_up(cfg: RunConfig) -> _Setup:
     return _Setup(device, data, init, path, selection)
 
 
+def probe_tasks(cfg: RunConfig, device: torch.device) -> int:
+    """Tasks in the alignment probe batch: the meta-batch on a GPU, at most 4 on CPU (time)."""
+    return cfg.meta_batch if device.type == "cuda" else min(cfg.meta_batch, 4)
+
+
 def _protocol(cfg: RunConfig, device: torch.device, path: str, kind=records.Protocol, **extra) -> records.Protocol:
+    held = (
+        "all tasks' graphs alive together, as the vectorized paths hold them"
+        if path != "loop"
+        else "one task at a time, as the per-task loop holds them"
+    )
     return kind(
         dataset="Omniglot, 28x28 LANCZOS, ink=1 (mamlviz/data/omniglot28.npz, sha256-checked)",
         split=f"1200 train / 423 test characters, random with seed {SPLIT_SEED}",
@@ -67,8 +86,58 @@ def _protocol(cfg: RunConfig, device: torch.device, path: str, kind=records.Prot
         memory=measure.memory_metric(device),
         path=path,
         time_budget_s=cfg.time_budget_s,
+        saved_memory=(
+            "peak bytes of the tensors autograd holds for the backward pass during one meta-iteration of "
+            f"{cfg.meta_batch} tasks, counted with saved-tensor hooks ({held}); exact, the same on every run"
+        ),
+        alignment=(
+            f"MAML vs FOMAML mean meta-gradient on a fixed probe batch of {probe_tasks(cfg, device)} training "
+            f"tasks, at {cfg.alignment_points} evenly spaced points of each variant's training (the first at the "
+            "initialisation), measured after training, outside its time and memory"
+            if cfg.alignment_points
+            else "not measured (alignment_points = 0)"
+        ),
         **extra,
     )
+
+
+def _analysis(name: str, snapshots, cfg: RunConfig, s: _Setup) -> tuple[int, records.AlignmentCurve | None]:
+    """Exact saved-for-backward bytes of one meta-iteration, and the alignment curve of a variant."""
+    sampler = TaskSampler(s.data.train, cfg.n_way, cfg.k_shot, cfg.k_query, seed=cfg.seed + PROBE_SEED)
+    batch = sampler.sample(cfg.meta_batch)
+    saved = saved_for_backward_bytes(
+        s.init,
+        batch.xs,
+        batch.ys,
+        batch.xq,
+        batch.yq,
+        inner_lr=cfg.inner_lr,
+        inner_steps=cfg.inner_steps,
+        first_order=FIRST_ORDER[name],
+        tasks_together=s.path != "loop",
+    )
+    n = probe_tasks(cfg, s.device)
+    probe = TaskBatch(batch.xs[:n], batch.ys[:n], batch.xq[:n], batch.yq[:n])
+    return saved, alignment_curve(snapshots, probe, inner_lr=cfg.inner_lr, inner_steps=cfg.inner_steps)
+
+
+def save_params(params_dir: Path, record_id: str, models: dict[str, dict]) -> records.ParamsFile:
+    """The initialisation and trained networks as one safetensors file (no pickle), written atomically."""
+    from safetensors.torch import save_file
+
+    params_dir.mkdir(parents=True, exist_ok=True)
+    path = params_dir / f"{record_id}.safetensors"
+    tensors = {f"{m}/{k}": v.detach().float().cpu().contiguous() for m, p in models.items() for k, v in p.items()}
+    fd, tmp = tempfile.mkstemp(dir=params_dir, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={"record": record_id})
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return records.ParamsFile(path.name, omniglot.sha256(path), path.stat().st_size, list(models))
 
 
 def compare(
@@ -78,33 +147,43 @@ def compare(
     label: str | None = None,
     launched_from: str = "python",
     skip_eval: threading.Event | None = None,
+    params_dir: str | os.PathLike | None = None,
 ) -> dict:
     """Train MAML then FOMAML on the same task stream; evaluate both and the baseline; return the record.
 
     ``on_progress`` receives ``Progress`` snapshots (as dicts) at most every 0.25 s; setting ``stop``
     ends training within one iteration (the other algorithm is then not run) and the record says so.
     ``launched_from`` ("python", "cli", "dashboard") is stored with the record. Setting ``skip_eval``
-    abandons the evaluation (the models keep no test result, and the record says it was skipped).
+    abandons the analysis and evaluation (the record says it was skipped). With ``params_dir``, the
+    initialisation and both trained networks are saved there as ``<record id>.safetensors``.
     """
     cfg = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
     stop = stop or threading.Event()
+    skip_eval = skip_eval or threading.Event()
     report = Reporter(on_progress)
     report(Progress(None, "setup", 0, cfg.iterations), force=True)
     s = _set_up(cfg)
     results: dict[str, AlgorithmResult] = {}
     trained: dict[str, dict] = {}
+    snapshots: dict[str, list] = {}
     for name in ALGORITHMS:
         if stop.is_set():
             results[name] = AlgorithmResult.not_run(name, s.path, cfg.iterations)
         else:
-            results[name], trained[name] = train(name, cfg, s.device, s.data, s.init, s.path, report, stop)
+            results[name], trained[name], snapshots[name] = train(
+                name, cfg, s.device, s.data, s.init, s.path, report, stop
+            )
+    t_analysis = time.perf_counter()
+    for name in trained:
+        if not skip_eval.is_set():
+            report(Progress(name, "analysis", results[name].iterations_done, cfg.iterations), force=True)
+            results[name].autograd_saved_bytes, results[name].alignment = _analysis(name, snapshots[name], cfg, s)
     t_eval = time.perf_counter()
     for name, res in results.items():
         if res.iterations_done > 0 and res.status != "diverged":
             report(Progress(name, "eval", res.iterations_done, cfg.iterations, res.train_time_s), force=True)
             res.test = evaluate(trained[name], cfg, s.device, s.data, s.path, cancel=skip_eval)
     baseline = evaluate(s.init, cfg, s.device, s.data, s.path, cancel=skip_eval)
-    evaluation = "skipped" if skip_eval is not None and skip_eval.is_set() else "complete"
     statuses = {r.status for r in results.values()}
     status = "stopped" if statuses & {"stopped", "not_run"} else "diverged" if "diverged" in statuses else "complete"
     record = records.new_record(
@@ -121,56 +200,83 @@ def compare(
             s.selection,
             eval_time_s=time.perf_counter() - t_eval,
             params=model.count_params(s.init),
-            evaluation=evaluation,
+            evaluation="skipped" if skip_eval.is_set() else "complete",
+            analysis_time_s=t_eval - t_analysis,
         ),
         results=records.Results(**results),
         baseline=baseline,
         chance=1.0 / cfg.n_way,
+        params_file=None,
     )
+    if params_dir is not None:
+        record["params_file"] = asdict(save_params(Path(params_dir), record["id"], {"init": s.init, **trained}))
+        records.validate(record)
     report(Progress(None, "done", cfg.iterations, cfg.iterations), force=True)
     return record
 
 
 def sweep(
     config: RunConfig | dict,
-    inner_steps=(1, 2, 3, 5, 7, 10),
+    over: str = "inner_steps",
+    values=(1, 2, 3, 5, 7, 10),
     iterations: int = 20,
     on_progress: OnProgress | None = None,
     stop: threading.Event | None = None,
     label: str | None = None,
     launched_from: str = "python",
 ) -> dict:
-    """Per-iteration time and peak memory against inner steps, both algorithms (the scaling view).
+    """Time, peak memory, saved-for-backward bytes and gradient alignment against the number of inner
+    steps (``over="inner_steps"``) or the inner learning rate (``over="inner_lr"``), both algorithms.
 
-    The path is chosen once, for the first inner-step count, and kept for every point.
+    The path is chosen once, for the first value, and kept for every point. Alignment is measured at
+    the initialisation, for each point's setting, on the same probe batch.
     """
+    if over not in ("inner_steps", "inner_lr"):
+        raise ValueError(f"over: must be inner_steps or inner_lr, got {over!r}")
     base = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
     stop = stop or threading.Event()
     report = Reporter(on_progress)
-    first = base.replace(inner_steps=inner_steps[0], train_tasks=iterations * base.meta_batch)
+    first = base.replace(**{over: values[0]}, train_tasks=iterations * base.meta_batch, alignment_points=0)
     s = _set_up(first)
     points = []
-    for steps in inner_steps:
-        cfg = first.replace(inner_steps=steps)
+    for value in values:
+        cfg = first.replace(**{over: value})
+        geometry = None  # the same for both algorithms' points: measured once per setting
         for name in ALGORITHMS:
             if stop.is_set():
                 break
-            report(Progress(name, "sweep", len(points), 2 * len(inner_steps), inner_steps=steps), force=True)
-            res, _ = train(name, cfg, s.device, s.data, s.init, s.path, Reporter(None), stop)
-            if res.iterations_done:
-                points.append(
-                    records.SweepPoint(
-                        name, steps, res.iterations_done, res.per_iteration_ms_median, res.peak_memory_bytes, res.status
-                    )
+            report(Progress(name, "sweep", len(points), 2 * len(values), inner_steps=cfg.inner_steps), force=True)
+            res, _, _ = train(name, cfg, s.device, s.data, s.init, s.path, Reporter(None), stop)
+            if not res.iterations_done:
+                continue
+            saved, curve = _analysis(name, [(0, s.init)] if geometry is None else [], cfg, s)
+            geometry = geometry or curve
+            keys = ("cosine", "maml_norm", "fomaml_norm", "correction_norm")
+            aligned = {k: getattr(geometry, k)[0] for k in keys} if geometry else {}
+            points.append(
+                records.SweepPoint(
+                    name,
+                    cfg.inner_steps,
+                    res.iterations_done,
+                    res.per_iteration_ms_median,
+                    res.peak_memory_bytes,
+                    res.status,
+                    inner_lr=cfg.inner_lr,
+                    autograd_saved_bytes=saved,
+                    **aligned,
                 )
-    sweep_words = f"{iterations} iterations per point, median per-iteration time, peak memory as in compare"
+            )
+    sweep_words = (
+        f"{iterations} iterations per point, median per-iteration time, peak memory as in compare; alignment at "
+        f"the initialisation on a probe batch of {probe_tasks(first, s.device)} training tasks"
+    )
     return records.new_record(
         "sweep",
         base,
         measure.environment(s.device),
         label,
         status="stopped" if stop.is_set() else "complete",
-        protocol=_protocol(base, s.device, s.path, kind=records.SweepProtocol, sweep=sweep_words),
+        protocol=_protocol(first, s.device, s.path, kind=records.SweepProtocol, sweep=sweep_words, over=over),
         setup=records.Setup(launched_from, s.data.load_s, s.path, s.selection),
         points=points,
     )

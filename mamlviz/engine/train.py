@@ -54,6 +54,37 @@ class LossLog:
         return None if bad is None else start + bad + 1
 
 
+class Snapshots:
+    """Copies of the parameters at ``points`` evenly spaced moments of training (the first is the
+    initialisation), for the gradient-alignment curve measured after training. The copies go into
+    buffers allocated before the memory measurement starts, so they do not count as training memory.
+    Spacing is by iterations, or by time when a time budget ends training first."""
+
+    def __init__(self, init: dict, points: int, total: int, budget: float | None):
+        n = max(0, points - 1)
+        self.iteration_marks = [round(k * total / n) for k in range(1, n + 1)]
+        self.time_marks = [k * budget / n for k in range(1, n + 1)] if budget else []
+        self.buffers = [{k: torch.zeros_like(v) for k, v in init.items()} for _ in range(n)]
+        self.taken: list[tuple[int, dict]] = [(0, init)] if points else []
+
+    def after(self, done: int, elapsed: float, params: dict) -> None:
+        k = len(self.taken) - 1  # the next mark
+        if k < 0 or k >= len(self.buffers):
+            return
+        if done >= self.iteration_marks[k] or (self.time_marks and elapsed >= self.time_marks[k]):
+            with torch.no_grad():
+                for name, buf in self.buffers[k].items():
+                    buf.copy_(params[name])
+            self.taken.append((done, self.buffers[k]))
+
+    def finish(self, done: int, params: dict) -> list[tuple[int, dict]]:
+        """The points taken, ending with the final parameters."""
+        taken = [(i, p) for i, p in self.taken if i <= done]  # not past a divergence
+        if taken and taken[-1][0] != done:
+            taken.append((done, params))
+        return taken
+
+
 def train(
     name: str,
     cfg: RunConfig,
@@ -63,9 +94,11 @@ def train(
     path: str,
     report: Reporter,
     stop: threading.Event,
-) -> tuple[AlgorithmResult, dict]:
-    """Meta-train ``name`` ("maml" or "fomaml") from ``init``; returns its result and final parameters."""
+) -> tuple[AlgorithmResult, dict, list[tuple[int, dict]]]:
+    """Meta-train ``name`` ("maml" or "fomaml") from ``init``; returns its result, its final parameters
+    and ``cfg.alignment_points`` (iteration, parameters) snapshots from the initialisation to the end."""
     params = {k: v.clone() for k, v in init.items()}
+    snapshots = Snapshots(init, cfg.alignment_points, cfg.iterations, cfg.time_budget_s)
     sampler = TaskSampler(data.train, cfg.n_way, cfg.k_shot, cfg.k_query, seed=cfg.seed)  # same stream for both
     warm = TaskSampler(data.train, cfg.n_way, cfg.k_shot, cfg.k_query, seed=cfg.seed + WARM_SEED_OFFSET)
     total, budget = cfg.iterations, cfg.time_budget_s
@@ -85,6 +118,7 @@ def train(
             loss, acc = step(sampler.sample(cfg.meta_batch))
             log.put(it, loss, acc)
             clock.append(measure.now(device) - t_start)  # synchronized: per-iteration time is exact
+            snapshots.after(it + 1, clock[-1], params)
             over_budget = budget is not None and clock[-1] >= budget
             last = it + 1 == total or over_budget or stop.is_set()
             if last or clock[-1] - flushed_at >= FLUSH_INTERVAL_S or report.due():
@@ -140,7 +174,7 @@ def train(
         unstable=growth is not None and growth >= UNSTABLE_GROWTH,
         curve=decimate(curve, CURVE_POINTS),
     )
-    return result, params
+    return result, params, snapshots.finish(done, params)
 
 
 def loss_growth(losses: list[float], window: int = 5) -> float | None:

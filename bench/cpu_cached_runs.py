@@ -1,0 +1,98 @@
+"""The CPU records shipped in cached_runs/, made again on this machine, one after the other.
+
+    python bench/cpu_cached_runs.py [--out cached_runs] [--only NAME ...]
+
+Runs the default CPU comparison (and prints its end-to-end wall clock, as a user pressing Start
+with the defaults would wait), the seed project's experiment, and the two sweeps (inner steps,
+inner learning rate). Each compare record is saved with its networks; index.json is rewritten.
+Run it on an otherwise idle machine: its timings go into the README.
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from mamlviz import RunConfig, compare, presets, records, summary, sweep
+
+SWEEP_BASE = RunConfig(
+    n_way=5, k_shot=1, k_query=3, inner_lr=0.4, outer_lr=0.001, meta_batch=4, train_tasks=4, device="cpu", path="loop"
+)
+RUNS = {
+    "cpu_quick_demo": (
+        "The app's default CPU comparison (5-way 1-shot, 3 queries, meta-batch 2, 300 tasks, outer lr 0.005), on 2 "
+        "CPU cores",
+        "CPU quick demo (default CPU config)",
+        lambda out: compare(presets.CPU_QUICK, label="CPU quick demo (default CPU config)", params_dir=out),
+    ),
+    "seed_experiment_cpu": (
+        "The seed project's experiment (200 tasks, 100 test tasks, 5 inner steps at 0.01), to set beside the "
+        "seed's own figures",
+        "Seed's experiment on CPU: 200 tasks, 5 inner steps",
+        lambda out: compare(
+            presets.SEED_EXPERIMENT.replace(device="cpu"),
+            label="Seed's experiment on CPU: 200 tasks, 5 inner steps",
+            params_dir=out,
+        ),
+    ),
+    "sweep_inner_steps_cpu": (
+        "Inner-steps sweep (1-10), 4 iterations per point: time, memory and gradient alignment",
+        "Inner-steps sweep on CPU (5-way 1-shot, meta-batch 4)",
+        lambda out: sweep(
+            SWEEP_BASE,
+            "inner_steps",
+            (1, 2, 3, 4, 5, 7, 10),
+            iterations=4,
+            label="Inner-steps sweep on CPU (5-way 1-shot, meta-batch 4)",
+        ),
+    ),
+    "sweep_inner_lr_cpu": (
+        "Inner-learning-rate sweep (0.0001-0.8), 1 inner step, 4 iterations per point: where the two "
+        "meta-gradients agree and where they part",
+        "Inner-lr sweep on CPU (5-way 1-shot, meta-batch 4, 1 inner step)",
+        lambda out: sweep(
+            SWEEP_BASE,
+            "inner_lr",
+            (0.0001, 0.001, 0.01, 0.05, 0.1, 0.2, 0.4, 0.8),
+            iterations=4,
+            label="Inner-lr sweep on CPU (5-way 1-shot, meta-batch 4, 1 inner step)",
+        ),
+    ),
+}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "cached_runs")
+    ap.add_argument("--only", nargs="*", default=list(RUNS), choices=list(RUNS))
+    args = ap.parse_args()
+    index_path = args.out / "index.json"
+    index = {e["file"]: e for e in json.loads(index_path.read_text())} if index_path.exists() else {}
+    for name in args.only:
+        what, label, run = RUNS[name]
+        old = records.load(args.out / f"{name}.json") if (args.out / f"{name}.json").exists() else None
+        t0 = time.perf_counter()
+        record = run(args.out)
+        wall = time.perf_counter() - t0
+        records.save(record, args.out / f"{name}.json")
+        if (
+            old
+            and old.get("params_file")
+            and old["params_file"]["file"] != (record.get("params_file") or {}).get("file")
+        ):
+            (args.out / old["params_file"]["file"]).unlink(missing_ok=True)  # the replaced run's networks
+        index[f"{name}.json"] = {"file": f"{name}.json", "what": what, "label": label}
+        report = summary.text_report(record) if record["kind"] == "compare" else summary.sweep_report(record)
+        print(f"== {label}\n{report}\nwhole run: {wall:.1f} s wall clock", flush=True)
+        if record["kind"] == "compare":
+            s = record["setup"]
+            print(
+                f"  (data {s['data_load_s']:.1f} s, path selection {s['path_selection'].get('probe_s', 0):.1f} s, "
+                f"analysis {s['analysis_time_s']:.1f} s, evaluation {s['eval_time_s']:.1f} s)\n",
+                flush=True,
+            )
+    index_path.write_text(json.dumps(list(index.values()), indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""What one meta-iteration keeps for backpropagation, measured exactly, on any device.
+
+Sampled process memory (RSS) is noise at the size of a CPU demo, while the difference in what each
+variant keeps for the backward pass is the point of the comparison. This counts it: every tensor
+autograd saves for the backward pass goes through a saved-tensor hook, which holds it until autograd
+lets go of it (FOMAML frees each inner step's graph at once; MAML keeps every inner step's graph
+until the outer backward). The figure is the peak, over the meta-iteration, of the bytes of the
+distinct storages held at the same moment. It depends only on shapes, so it is the same on every
+run of a config. ``torch.func`` transforms refuse saved-tensor hooks, so the probe runs plain
+autograd, as the per-task loop path does.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from . import model
+
+
+class _Held:
+    """One saved tensor, counted while autograd holds it."""
+
+    __slots__ = ("tensor", "key", "counter")
+
+    def __init__(self, tensor, counter):
+        self.tensor, self.counter = tensor, counter
+        storage = tensor.untyped_storage()
+        self.key = (storage.data_ptr(), tensor.device)
+        counter.hold(self.key, storage.nbytes())
+
+    def __del__(self):
+        self.counter.release(self.key)
+
+
+class SavedCounter:
+    def __init__(self):
+        self.refs: dict = {}
+        self.sizes: dict = {}
+        self.current = self.peak = 0
+
+    def hold(self, key, nbytes):
+        if self.refs.get(key, 0) == 0:
+            self.sizes[key] = nbytes
+            self.current += nbytes
+            self.peak = max(self.peak, self.current)
+        self.refs[key] = self.refs.get(key, 0) + 1
+
+    def release(self, key):
+        self.refs[key] -= 1
+        if self.refs[key] == 0:
+            self.current -= self.sizes.pop(key)
+            del self.refs[key]
+
+    def pack(self, tensor):
+        return _Held(tensor, self)
+
+    @staticmethod
+    def unpack(held):
+        return held.tensor
+
+
+def saved_for_backward_bytes(
+    params,
+    xs,
+    ys,
+    xq,
+    yq,
+    *,
+    inner_lr: float,
+    inner_steps: int,
+    first_order: bool,
+    tasks_together: bool,
+    forward=model.forward,
+) -> int:
+    """Peak bytes held for the backward pass during one meta-iteration over the stacked tasks.
+
+    ``tasks_together``: all tasks' graphs are alive until one backward pass, as the vectorized
+    paths (vmap, CUDA graph) hold them; otherwise one task at a time, as the per-task loop does.
+    """
+    counter = SavedCounter()
+    leaves = [v.detach().requires_grad_() for v in params.values()]
+    names = list(params)
+    with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(counter.pack, counter.unpack):
+        total = 0
+        for t in range(xs.shape[0]):
+            fast = dict(zip(names, leaves))
+            for _ in range(inner_steps):
+                support = F.cross_entropy(forward(fast, xs[t]), ys[t])
+                grads = torch.autograd.grad(support, list(fast.values()), create_graph=not first_order)
+                fast = {k: w - inner_lr * g for (k, w), g in zip(fast.items(), grads)}
+            loss = F.cross_entropy(forward(fast, xq[t]), yq[t])
+            if tasks_together:
+                total = total + loss
+            else:
+                torch.autograd.grad(loss, leaves)
+            del fast, loss
+        if tasks_together:
+            torch.autograd.grad(total / xs.shape[0], leaves)
+        del total
+    return counter.peak

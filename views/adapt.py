@@ -1,0 +1,201 @@
+"""Adaptation explorer: a run's three networks adapting to a held-out task, step by step."""
+
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from mamlviz import charts, records
+from mamlviz.summary import NAMES
+from views import common
+
+MODEL_NAMES = {"init": "initialisation (not meta-trained)", **NAMES}
+TILE_COLORS = {True: (44, 160, 44), False: (214, 39, 40)}  # green: right after adaptation, red: wrong
+
+
+def file_state(path, record) -> tuple | None:
+    """What identifies the run's parameter file as it is now (a changed file is checked again)."""
+    try:
+        st_ = (Path(path).parent / record["params_file"]["file"]).stat()
+        return st_.st_mtime_ns, st_.st_size
+    except OSError:
+        return None
+
+
+@st.cache_resource(max_entries=4)
+def run_networks(path: str, sha256: str, record_id: str, state: tuple | None = None):
+    """The run's networks (init, MAML, FOMAML), checked against the record's sha256; cached per file
+    state."""
+    from mamlviz.engine import explore
+
+    found = {str(p): r for p, r in common.all_records()[0]}
+    return explore.load_params(path, found[path])
+
+
+@st.cache_resource
+def test_data():
+    import torch
+
+    from mamlviz.engine.data import load_data
+
+    return load_data(torch.device("cpu"))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def one_task(
+    path: str, sha256: str, record_id: str, state, task_seed: int, steps: int
+) -> tuple[dict, np.ndarray, list]:
+    from mamlviz import RunConfig
+    from mamlviz.engine import explore
+
+    record = {str(p): r for p, r in common.all_records()[0]}[path]
+    cfg = RunConfig.from_dict(record["config"])
+    task = explore.test_task(test_data(), cfg, task_seed)
+    trace = explore.adapt_one(run_networks(path, sha256, record_id, state), task, cfg.inner_lr, steps)
+    support = task.xs[0, :: cfg.k_shot, 0].numpy()  # one image per class
+    return trace, support, task.xq[0, :, 0].numpy()
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def many_tasks(path: str, sha256: str, record_id: str, state, steps: int, tasks: int) -> dict:
+    from mamlviz import RunConfig
+    from mamlviz.engine import explore
+
+    record = {str(p): r for p, r in common.all_records()[0]}[path]
+    cfg = RunConfig.from_dict(record["config"])
+    return explore.adapt_many(run_networks(path, sha256, record_id, state), test_data(), cfg, steps, tasks)
+
+
+def tiles(
+    images: np.ndarray, correct: list[bool] | None = None, scale: int = 2, per_row: int | None = None
+) -> np.ndarray:
+    """Images (ink dark on white) in rows of ``per_row``, each framed green or red when ``correct`` is given."""
+    if per_row and len(images) > per_row:
+        rows = [
+            tiles(images[i : i + per_row], None if correct is None else correct[i : i + per_row], scale)
+            for i in range(0, len(images), per_row)
+        ]
+        width = max(r.shape[1] for r in rows)
+        rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+        return np.concatenate(rows, axis=0)
+    out = []
+    for i, img in enumerate(images):
+        grey = np.kron(255 - (img * 255).astype(np.uint8), np.ones((scale, scale), dtype=np.uint8))
+        rgb = np.stack([grey] * 3, axis=-1)
+        frame = np.full((rgb.shape[0] + 6, rgb.shape[1] + 6, 3), 255, dtype=np.uint8)
+        if correct is not None:
+            frame[:] = TILE_COLORS[bool(correct[i])]
+        frame[3:-3, 3:-3] = rgb
+        out.append(frame)
+        out.append(np.full((frame.shape[0], 4, 3), 255, dtype=np.uint8))
+    return np.concatenate(out[:-1], axis=1)
+
+
+def pick_run():
+    """A compare run with saved networks; None (and why) when there is none."""
+    found, _ = common.all_records()
+    compares = [(p, r) for p, r in found if r["kind"] == "compare"]
+    with_params = [(p, r) for p, r in compares if r["params_file"]]
+    if len(compares) > len(with_params):
+        st.caption(
+            f"{len(compares) - len(with_params)} run(s) saved no networks (made before this view existed, or "
+            "through the Python API without params_dir) and are not listed."
+        )
+    if not with_params:
+        st.info("No run with saved networks yet: run a comparison on the Compare page (or the command line).")
+        return None
+    titles = [
+        f"{common.run_title(r)} · {r['environment']['device_name']} · {r['created'][:16]}" for _, r in with_params
+    ]
+    idx = st.selectbox("Run", range(len(with_params)), format_func=titles.__getitem__, key="adapt-run")
+    return with_params[idx]
+
+
+def one_task_view(path, record, steps: int) -> None:
+    """Support set, the three networks' accuracy and loss step by step, and which queries each gets right."""
+    cfg = record["config"]
+    c1, c2 = st.columns([3, 1])
+    seed = st.session_state.setdefault("adapt-task", 1)
+    if c2.button("Another task", key="adapt-another", width="stretch"):
+        st.session_state["adapt-task"] = seed = seed + 1
+    c1.markdown(f"**Held-out task #{seed}** (test characters only; {cfg['n_way']}-way {cfg['k_shot']}-shot)")
+    with st.spinner("Adapting the three networks to this task…"):
+        trace, support, queries = one_task(
+            str(path), record["params_file"]["sha256"], record["id"], file_state(path, record), seed, steps
+        )
+    st.image(tiles(support, scale=3), caption="Support set: one image per class, all the networks get to adapt on")
+    st.plotly_chart(charts.adaptation(trace, record["config"]["eval_inner_steps"]), key="adapt-one")
+    st.markdown(f"Query images after {steps} inner step(s), one row per class: **green** right, **red** wrong.")
+    for col, name in zip(st.columns(3), ("init", "maml", "fomaml")):
+        right = trace[name]["correct"][steps]
+        col.image(
+            tiles(queries, right, per_row=cfg["k_query"]),
+            caption=f"{MODEL_NAMES[name]}: {sum(right)}/{len(right)} right",
+            width="stretch",
+        )
+
+
+def average_view(path, record, steps: int) -> None:
+    """Accuracy against adaptation steps, averaged over the run's own evaluation tasks."""
+    n = st.slider(
+        "Evaluation tasks to average over",
+        8,
+        min(200, record["config"]["eval_tasks"]),
+        min(16, record["config"]["eval_tasks"]),
+        key="adapt-tasks",
+        help="The first tasks of the run's own evaluation stream; each costs K adaptation steps for each of the "
+        "three networks, so more tasks take proportionally longer.",
+    )
+    with st.spinner(f"Adapting the three networks to {n} tasks, {steps} steps each…"):
+        many = many_tasks(str(path), record["params_file"]["sha256"], record["id"], file_state(path, record), steps, n)
+    st.plotly_chart(
+        charts.adaptation_average(many, record["chance"], record["config"]["eval_inner_steps"]), key="adapt-many"
+    )
+    one = min(1, steps)
+    best = {m: max(range(steps + 1), key=lambda k: many[m]["accuracy"][k]) for m in many}
+    st.markdown(
+        f"After {one} step: "
+        + ", ".join(f"{charts.ADAPT_NAMES[m]} {many[m]['accuracy'][one]:.0%}" for m in ("maml", "fomaml", "init"))
+        + f" (mean of {many['maml']['tasks']} tasks). Best step: "
+        + ", ".join(f"{charts.ADAPT_NAMES[m]} {best[m]}" for m in ("maml", "fomaml", "init"))
+        + "."
+    )
+
+
+st.title("Adaptation explorer")
+st.markdown(
+    "MAML's claim is that it learns an **initialisation that adapts fast**: a few gradient steps on a new "
+    "task's support set are enough. Here a run's three networks — the shared random initialisation and the "
+    "two meta-trained ones — adapt to held-out tasks step by step, so you can see that claim hold or fail."
+)
+caps = common.capabilities()
+if not caps.torch:
+    st.info("This view adapts networks live and needs PyTorch, which this server does not have.")
+else:
+    chosen = pick_run()
+    if chosen is not None:
+        path, record = chosen
+        from mamlviz.engine.explore import ParamsError
+
+        try:
+            run_networks(str(path), record["params_file"]["sha256"], record["id"], file_state(path, record))
+        except ParamsError as e:
+            st.error(f"This run's networks cannot be shown: {e}. Its other results are on the History page.")
+        else:
+            steps = st.slider(
+                "Inner steps of adaptation (K)",
+                1,
+                10,
+                5,
+                key="adapt-steps",
+                help=f"The run trained with {record['config']['inner_steps']} and was tested "
+                f"with {record['config']['eval_inner_steps']}.",
+            )
+            one_task_view(path, record, steps)
+            st.subheader("Averaged over the run's evaluation tasks")
+            average_view(path, record, steps)
+            st.caption(
+                f"{charts.label(record)}. Inner learning rate {record['config']['inner_lr']}. "
+                f"Networks: {records.ParamsFile.__doc__.strip()} ({record['params_file']['file']}, "
+                "sha256-checked). Computed on this server's CPU."
+            )
