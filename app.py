@@ -16,6 +16,9 @@ page = st.navigation(
     ]
 )
 
+# Streamlit's animated "running" indicator shows on every live redraw; on 2 cores a browser drawing it once
+# a second slowed training by about 10 % more than the rest of the live view (bench/live_overhead.py).
+st.html("<style>[data-testid='stStatusWidget']{display:none}</style>")
 caps = common.capabilities()
 with st.sidebar:
     running = common.registry().running()

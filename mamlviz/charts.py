@@ -7,6 +7,7 @@ from dataclasses import asdict
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .curves import EMA_SPAN, smoothed
 from .records import ALGORITHMS, Curve, decimate
 from .summary import NAMES, memory_key
 
@@ -51,18 +52,27 @@ def curves(series: dict[str, dict], x: str = "iteration", title: str = "") -> go
             continue
         c = asdict(decimate(Curve(**{k: c[k] for k in ("iteration", "time_s", "loss", "accuracy")}), DRAWN_POINTS))
         for axis, key in (("", "loss"), ("2", "accuracy")):
+            common = {"x": list(c[x]), "legendgroup": name, "xaxis": f"x{axis}", "yaxis": f"y{axis}", "type": "scatter"}
             data.append(
                 {
-                    "type": "scatter",
-                    "mode": "lines",
-                    "x": list(c[x]),
+                    **common,
                     "y": list(c[key]),
-                    "name": NAMES[name],
-                    "legendgroup": name,
+                    "mode": "lines",
+                    "name": f"{NAMES[name]} raw",
+                    "showlegend": False,
+                    "line": {"color": COLORS[name], "width": 1},
+                    "opacity": 0.25,
+                    "hoverinfo": "skip",
+                }
+            )
+            data.append(
+                {
+                    **common,
+                    "y": smoothed(c[key]),
+                    "mode": "lines",
                     "showlegend": not axis,
+                    "name": f"{NAMES[name]} (EMA, span {EMA_SPAN}; faint: raw)",
                     "line": {"color": COLORS[name]},
-                    "xaxis": f"x{axis}",
-                    "yaxis": f"y{axis}",
                 }
             )
     titles = (

@@ -112,7 +112,28 @@ def job_panel(job_id: str, draw: Callable[[dict], None], *, refresh_s: float, st
     panel()
 
 
-def show_results(record: dict, key: str) -> None:
+def after_first_paint(key: str, draw: Callable[[], None], waiting: str) -> None:
+    """Draw ``draw`` once the rest of the page is on screen: the first time a session sees it, the
+    page goes out without it (Plotly's code takes the browser about a second to load on 2 cores),
+    and a one-off timer brings it a moment later."""
+    ready = f"painted-{key}"
+
+    @st.fragment(run_every=None if st.session_state.get(ready) else 1.0)
+    def later():
+        state = st.session_state.get(ready)
+        if state is True:
+            draw()
+        elif state == "due":  # the timer fired: the page is on screen
+            st.session_state[ready] = True
+            st.rerun()  # the whole page, so that the timer stops and the charts are drawn
+        else:
+            st.caption(waiting)
+            st.session_state[ready] = "due"
+
+    later()
+
+
+def show_results(record: dict, key: str, defer_charts: bool = False) -> None:
     """The comparison: bars, ratios in words, baseline and chance, recommendation, downloads."""
     res = record["results"]
     if record["status"] == "stopped":
@@ -142,8 +163,15 @@ def show_results(record: dict, key: str) -> None:
             for n in records.ALGORITHMS:
                 v = res[n].get(field)
                 st.markdown(f"{summary.NAMES[n]}: {fmt(v) if v is not None else '–'}")
-    st.plotly_chart(charts.result_bars(record), key=f"bars-{key}")
-    why_they_differ(record, key)
+
+    def result_charts():
+        st.plotly_chart(charts.result_bars(record), key=f"bars-{key}")
+        why_they_differ(record, key)
+
+    if defer_charts:
+        after_first_paint(key, result_charts, "Drawing the charts…")
+    else:
+        result_charts()
     c = summary.compare_numbers(record)
     st.markdown(f"#### {summary.ratio_words(c)}")
     base = record.get("baseline")

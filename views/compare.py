@@ -5,14 +5,16 @@ from types import SimpleNamespace
 
 import streamlit as st
 
-from mamlviz import charts, presets, records, summary
+from mamlviz import charts, presets, records, summary, svgchart
 from mamlviz.config import BY_NAME, FIELDS, RunConfig, validation_errors
+from mamlviz.curves import EMA_SPAN
 from mamlviz.jobs import rate_and_eta
 from views import common
 
 DEFAULT = "Default for this machine"
-# Redraw period of the live view while a job runs (MAMLVIZ_REFRESH_S overrides).
-LIVE_REFRESH_S = float(os.environ.get("MAMLVIZ_REFRESH_S", "0.5"))
+# Redraw period of the live view while a job runs (MAMLVIZ_REFRESH_S overrides): once a second keeps the
+# curves moving while costing training at most about 15 % on 2 cores with the tab open (bench/live_overhead.py).
+LIVE_REFRESH_S = float(os.environ.get("MAMLVIZ_REFRESH_S", "1.0"))
 # Live training on a hosted CPU stays small, so that one visitor cannot hold the server for long.
 HOSTED_CPU_LIMITS = {"train_tasks": 4000, "eval_tasks": 400, "inner_steps": 5, "meta_batch": 16, "n_way": 20}
 NUMBER_FIELDS = [f for f in FIELDS if f.group in ("basic", "advanced")]
@@ -179,8 +181,18 @@ def live_progress(snap: dict, caps) -> None:
     for name in records.ALGORITHMS:
         frac, text = progress_line(name, snap)
         st.progress(frac, text=text)
-    series = {n: r["curve"] for n, r in snap["record"]["results"].items()} if snap["record"] else snap["curves"]
-    common.curves_chart(series, key=snap["id"])
+    if snap["record"]:  # finished: the interactive chart of the recorded curves
+        common.curves_chart({n: r["curve"] for n, r in snap["record"]["results"].items()}, key=snap["id"])
+    else:  # training: a light SVG, cheap for the browser to redraw while it shares the CPU with training
+        x = st.radio(
+            "x-axis",
+            list(charts.X_AXES),
+            format_func=charts.X_AXES.get,
+            horizontal=True,
+            key=f"x-{snap['id']}",
+            help="Wall-clock seconds show the speed difference directly.",
+        )
+        st.image(svgchart.curves_svg(snap["curves"], x, charts.X_AXES[x], EMA_SPAN), width="stretch")
     cfg = snap["config"]
     st.caption(
         charts.label(snap["record"])
@@ -213,8 +225,17 @@ def latest_record() -> None:
     path, record = compares[0]
     st.subheader(f"Latest run ({common.source_of(path)}): {common.run_title(record)}")
     st.caption("Press **Start** in the sidebar to train your own; this is the most recent run record.")
-    common.curves_chart({n: r["curve"] for n, r in record["results"].items()}, key="latest")
-    common.show_results(record, key="latest")
+    x = st.radio(
+        "x-axis",
+        list(charts.X_AXES),
+        format_func=charts.X_AXES.get,
+        horizontal=True,
+        key="x-latest",
+        help="Wall-clock seconds show the speed difference directly.",
+    )
+    curves = {n: r["curve"] for n, r in record["results"].items()}
+    st.image(svgchart.curves_svg(curves, x, charts.X_AXES[x], EMA_SPAN), width="stretch")  # drawn at once
+    common.show_results(record, key="latest", defer_charts=True)
 
 
 caps = common.capabilities()
@@ -233,7 +254,7 @@ st.markdown(
     "then both adapt to the same held-out test tasks. Training time, peak memory and accuracy are "
     "measured on this machine. The [theory](/theory) explains where the difference comes from."
 )
-if caps.hosted and not caps.cuda and caps.live_training:
+if not caps.cuda and caps.live_training:
     st.caption(caps.reason)
 other_session_notice(registry)
 if st.session_state.get("job_id"):

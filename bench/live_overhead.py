@@ -1,0 +1,121 @@
+"""What drawing the live view costs training: the same run with the browser tab open and closed.
+
+    python bench/live_overhead.py [--tasks 300]
+
+Starts the dashboard (empty runs folder), drives headless Chromium through the default CPU
+comparison twice: once watching until the results appear, once closing the tab right after Start
+(the job goes on in the server). Prints both runs' training time per iteration (median and mean,
+from their records) and the open/closed ratio. Chromium runs on the same machine, as a learner's
+laptop would; on 2 cores the two compete for CPU. The runs are deterministic, so the accuracies
+match and only the timings differ.
+"""
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_record(runs: Path, before: set, timeout: float = 600) -> dict:
+    end = time.time() + timeout
+    while time.time() < end:
+        new = [p for p in runs.glob("*.json") if p not in before]
+        if new:
+            time.sleep(0.5)
+            return json.loads(new[0].read_text())
+        time.sleep(0.5)
+    raise TimeoutError("no record")
+
+
+def one_run(browser, url: str, runs: Path, tasks: int, keep_open: bool) -> dict:
+    before = set(runs.glob("*.json"))
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url)
+    page.get_by_role("button", name="Start").and_(page.locator(":enabled")).wait_for(timeout=120_000)
+    box = page.get_by_label("Training tasks", exact=True)
+    box.fill(str(tasks))
+    box.press("Enter")
+    page.wait_for_timeout(500)
+    page.get_by_role("button", name="Start").click()
+    page.wait_for_function("() => document.body.innerText.includes('it/s')", timeout=120_000)
+    if keep_open:
+        record = wait_for_record(runs, before)
+        page.get_by_text("Results", exact=True).wait_for(timeout=120_000)
+    else:
+        page.close()
+        record = wait_for_record(runs, before)
+    if keep_open:
+        page.close()
+    return record
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tasks", type=int, default=300)
+    args = ap.parse_args()
+    runs = Path(tempfile.mkdtemp())
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true"],
+        cwd=ROOT,
+        env={**os.environ, "MAMLVIZ_RUNS_DIR": str(runs)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(url + "_stcore/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path="/usr/bin/chromium", headless=True, args=["--no-sandbox", "--disable-gpu"]
+            )
+            results = {}
+            for label, keep_open in (("tab closed", False), ("tab open", True)):
+                rec = one_run(browser, url, runs, args.tasks, keep_open)
+                results[label] = {n: rec["results"][n] for n in ("maml", "fomaml")}
+                print(
+                    label,
+                    ", ".join(
+                        f"{n.upper()} {r['per_iteration_ms_median']:.1f} ms median / "
+                        f"{r['per_iteration_ms']:.1f} ms mean "
+                        f"per iteration, accuracy {r['test']['accuracy'] * 100:.1f} %"
+                        for n, r in results[label].items()
+                    ),
+                    flush=True,
+                )
+            browser.close()
+        env = rec["environment"]
+        print(f"\n{env['device_name']} | torch {env['torch']} | CPU default config, {args.tasks} tasks")
+        for n in ("maml", "fomaml"):
+            o, c = results["tab open"][n], results["tab closed"][n]
+            median = o["per_iteration_ms_median"] / c["per_iteration_ms_median"]
+            mean = o["per_iteration_ms"] / c["per_iteration_ms"]
+            print(f"{n.upper():7} open/closed per-iteration time: median {median:.2f}x, mean {mean:.2f}x")
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+if __name__ == "__main__":
+    main()

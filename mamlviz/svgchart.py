@@ -1,0 +1,95 @@
+"""The live training curves as a small inline SVG: what the browser redraws while a run trains.
+
+A Plotly figure costs a 2-core machine's browser far more per redraw than the training it shows
+can spare (measured by bench/live_overhead.py); an SVG of a few polylines costs next to nothing and
+is built in microseconds. The interactive Plotly chart takes over once the run has ended. No torch.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from .curves import smoothed
+from .records import ALGORITHMS
+from .summary import NAMES
+
+COLORS = {"maml": "#d62728", "fomaml": "#1f77b4"}
+PANEL_W, PANEL_H, PAD_L, PAD_B, PAD_T = 460, 230, 44, 34, 26
+
+
+def _ticks(lo: float, hi: float, n: int = 4) -> list[float]:
+    if hi <= lo:
+        return [lo]
+    return [lo + (hi - lo) * i / n for i in range(n + 1)]
+
+
+def _panel(series: dict, x: str, key: str, title: str, x_title: str, y_range, ox: int, ema_span: int) -> list[str]:
+    xs = [v for c in series.values() for v in c[x]]
+    x_lo, x_hi = (min(xs), max(xs)) if xs else (0, 1)
+    if x_hi <= x_lo:
+        x_hi = x_lo + 1
+    ys = [v for c in series.values() for v in c[key]]
+    y_lo, y_hi = y_range or ((0, max(ys) * 1.05) if ys else (0, 1))
+    w, h = PANEL_W - PAD_L - 10, PANEL_H - PAD_B - PAD_T
+
+    def px(v):
+        return ox + PAD_L + (v - x_lo) / (x_hi - x_lo) * w
+
+    def py(v):
+        return PAD_T + h - (min(max(v, y_lo), y_hi) - y_lo) / (y_hi - y_lo) * h
+
+    out = [
+        f'<text x="{ox + PAD_L + w / 2:.0f}" y="14" text-anchor="middle" font-size="13" fill="#555">'
+        f"{escape(title)}</text>"
+    ]
+    for t in _ticks(y_lo, y_hi):
+        out.append(
+            f'<line x1="{ox + PAD_L}" x2="{ox + PAD_L + w}" y1="{py(t):.1f}" y2="{py(t):.1f}" stroke="#eee"/>'
+            f'<text x="{ox + PAD_L - 6}" y="{py(t) + 4:.1f}" text-anchor="end" font-size="11" fill="#777">'
+            f"{t:.2g}</text>"
+        )
+    for t in _ticks(x_lo, x_hi):
+        out.append(
+            f'<text x="{px(t):.1f}" y="{PAD_T + h + 16}" text-anchor="middle" font-size="11" fill="#777">{t:.3g}</text>'
+        )
+    out.append(
+        f'<text x="{ox + PAD_L + w / 2:.0f}" y="{PANEL_H - 2}" text-anchor="middle" font-size="12" fill="#555">'
+        f"{escape(x_title)}</text>"
+    )
+    for name in ALGORITHMS:
+        c = series.get(name)
+        if not c or not c[key]:
+            continue
+        raw = " ".join(f"{px(a):.1f},{py(b):.1f}" for a, b in zip(c[x], c[key]))
+        ema = " ".join(f"{px(a):.1f},{py(b):.1f}" for a, b in zip(c[x], smoothed(c[key], ema_span)))
+        out.append(
+            f'<polyline points="{raw}" fill="none" stroke="{COLORS[name]}" stroke-opacity="0.25" stroke-width="1"/>'
+        )
+        out.append(f'<polyline points="{ema}" fill="none" stroke="{COLORS[name]}" stroke-width="2.2"/>')
+    return out
+
+
+def curves_svg(series: dict, x: str, x_title: str, ema_span: int) -> str:
+    """Loss and accuracy of both variants, raw (faint) and smoothed, as one SVG document."""
+    parts = _panel(series, x, "loss", "query loss after adaptation (training tasks)", x_title, None, 0, ema_span)
+    parts += _panel(
+        series,
+        x,
+        "accuracy",
+        "query accuracy after adaptation (training tasks)",
+        x_title,
+        (0, 1),
+        PANEL_W + 20,
+        ema_span,
+    )
+    legend = "".join(
+        f'<rect x="{PAD_L + i * 250}" y="{PANEL_H + 8}" width="18" height="3" fill="{COLORS[n]}"/>'
+        f'<text x="{PAD_L + i * 250 + 24}" y="{PANEL_H + 13}" font-size="12" fill="#333">{NAMES[n]}: faint raw, '
+        f"bold EMA (span {ema_span})</text>"
+        for i, n in enumerate(ALGORITHMS)
+    )
+    width, height = 2 * PANEL_W + 20, PANEL_H + 22
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
+        f'height="{height}" font-family="sans-serif">{"".join(parts)}{legend}</svg>'
+    )
