@@ -58,7 +58,8 @@ class Job:
         with self.lock:
             self.phase = snap.get("phase", self.phase)
             name = snap.get("algorithm")
-            if name is None:
+            if name is None:  # the whole run's progress: setup, the baseline's evaluation, done
+                self.progress["run"] = dict(snap)
                 return
             self.algorithm = name
             self.progress[name] = dict(snap)
@@ -72,6 +73,7 @@ class Job:
     def snapshot(self) -> dict:
         """A consistent copy for drawing (the worker keeps writing to the original)."""
         with self.lock:
+            flags = {"stop_requested": self.stop_event.is_set(), "skip_requested": self.skip_eval.is_set()}
             keep = (
                 "id",
                 "kind",
@@ -93,7 +95,7 @@ class Job:
                 "started",
                 "finished",
             )
-            return copy.deepcopy({k: getattr(self, k) for k in keep})
+            return {**copy.deepcopy({k: getattr(self, k) for k in keep}), **flags}
 
     @property
     def active(self) -> bool:
@@ -156,6 +158,12 @@ class JobRegistry:
                 self._queue.remove(job)
                 with job.lock:
                     job.state, job.phase, job.finished = "cancelled", "cancelled", time.time()
+
+    def skip_evaluation(self, job_id: str) -> None:
+        """Abandon a running comparison's evaluation (it ends with the results it has, no test accuracies)."""
+        job = self.get(job_id)
+        if job is not None:
+            job.skip_eval.set()
 
     def shutdown(self, timeout: float = 60.0) -> None:
         """Stop everything (tests, server exit) and wait for the worker: a running comparison ends

@@ -23,6 +23,8 @@ class Progress:
     loss: float | None = None  # mean query loss since the previous snapshot
     accuracy: float | None = None
     inner_steps: int | None = None  # sweep: the point being measured
+    eval_done: int | None = None  # eval: test tasks done so far, of eval_total
+    eval_total: int | None = None
 
 
 class Reporter:

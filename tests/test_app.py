@@ -91,7 +91,9 @@ def test_a_tiny_run_from_the_compare_page_completes_and_shows_results(fresh_serv
     titles = {a["text"] for f in figs for a in f["layout"].get("annotations", [])}
     assert {"training time (s)", "test accuracy (%)"} <= titles
     curves = [f for f in figs if any(t.get("mode") == "lines" for t in f["data"])]
-    assert {t["name"] for t in curves[0]["data"]} == {"MAML", "FOMAML"}
+    names = {t["name"] for t in curves[0]["data"]}  # a smoothed line over faint raw points, said in the legend
+    assert {"MAML (EMA, span 20; faint: raw)", "FOMAML (EMA, span 20; faint: raw)", "MAML raw", "FOMAML raw"} == names
+    assert all(t.get("opacity", 1) < 0.5 for t in curves[0]["data"] if t["name"].endswith(" raw"))
     assert any("FOMAML" in m.value and "faster" in m.value or "slower" in m.value for m in at.markdown)
     assert any("Recommendation" in i.value for i in at.info)
     saved = list(fresh_server.glob("*.json"))
@@ -253,3 +255,54 @@ def test_results_say_why_they_differ_with_the_measured_alignment(fresh_server, t
     } <= titles
     text = " ".join(m.value for m in at.markdown)
     assert "Why they differ, measured on this run" in text and "Held for backpropagation in one meta-iteration" in text
+
+
+def _start(at, **settings):
+    for key, value in {**TINY_UI, **settings}.items():
+        at.number_input(key=key).set_value(value)
+    at.selectbox(key="device").set_value("cpu")
+    at.run()
+    [b for b in at.sidebar.button if b.label == "Start"][0].click().run()
+    return at
+
+
+def test_stop_is_acknowledged_on_the_click_and_the_evaluation_can_be_skipped(fresh_server):
+    at = _start(_app(), train_tasks=4000, eval_tasks=5000)
+    _poll(at, lambda a: any("it/s" in (p.proto.text or "") for p in a.get("progress")))
+    [b for b in at.button if b.label == "Stop"][0].click().run()
+    assert any("Stop taken" in w.value for w in at.warning)  # in the very redraw the click caused
+    at = _poll(at, lambda a: [b for b in a.button if b.label == "Skip evaluation"])
+    assert any("evaluating on the test tasks…" in (p.proto.text or "") for p in at.get("progress"))
+    [b for b in at.button if b.label == "Skip evaluation"][0].click().run()
+    at = _poll(at, lambda a: any(s.value == "Results" for s in a.subheader))
+    rec = records.load(next(fresh_server.glob("*.json")))
+    assert rec["status"] == "stopped" and rec["setup"]["evaluation"] == "skipped"
+    assert any("Evaluation was skipped" in w.value for w in at.warning)
+
+
+def test_the_owner_can_take_a_queued_run_off_the_queue(fresh_server):
+    from views import common
+
+    first = _start(_app(), train_tasks=4000)
+    second = _start(_app())
+    assert any("Queued (position 1)" in i.value for i in second.info)
+    [b for b in second.button if b.label == "Take off the queue"][0].click().run()
+    assert any("Taken off the queue" in w.value for w in second.warning)
+    assert not [b for b in first.button if b.label == "Take off the queue"]  # not the first's to take off
+    common.registry().stop(first.session_state["job_id"])
+
+
+def test_a_cpu_machine_is_local_unless_told_it_is_hosted(fresh_server, monkeypatch):
+    from views import common
+
+    monkeypatch.delenv("MAMLVIZ_HOSTED", raising=False)
+    at = _app()
+    assert not any("Hosted mode" in c.value for c in at.sidebar.caption)
+    at.number_input(key="train_tasks").set_value(50_000).run()
+    assert not at.sidebar.error  # the hosted size limits do not apply locally
+    monkeypatch.setenv("MAMLVIZ_HOSTED", "1")
+    common.capabilities.clear()
+    at = _app()
+    assert any("Hosted mode" in c.value for c in at.sidebar.caption)
+    at.number_input(key="train_tasks").set_value(50_000).run()
+    assert any("at most 4000 for live training" in e.value for e in at.sidebar.error)

@@ -84,6 +84,13 @@ def job_panel(job_id: str, draw: Callable[[dict], None], *, refresh_s: float, st
             head.info(f"Queued (position {reg.position(job_id)}): starts when the current run ends.")
         elif state == "running":
             head.markdown(f"**Running:** {snap['label']} · phase: {snap['phase']}")
+            if snap["skip_requested"]:
+                head.warning("Skipping the evaluation: the results will have no test accuracies.")
+            elif snap["stop_requested"] and snap["phase"] == "train":
+                head.warning(
+                    "Stop taken: training ends after the current iteration; the partly trained models are "
+                    "then evaluated, which you can skip."
+                )
         elif state == "failed":
             head.error(f"The run failed: {snap['error']}")
             if snap["traceback"] and not capabilities().hosted:  # a hosted copy keeps it in the server log
@@ -102,8 +109,29 @@ def job_panel(job_id: str, draw: Callable[[dict], None], *, refresh_s: float, st
                     f"The results are below, but the run record was not saved: {snap['save_error']}. "
                     "Download it with the button under the results before closing this tab."
                 )
-        if state in ("queued", "running") and stop_col.button(stop_label, key=f"stop-{job_id}", width="stretch"):
-            reg.stop(job_id)
+        if state == "running" and snap["phase"] in ("analysis", "eval") and not snap["skip_requested"]:
+            stop_col.button(
+                "Skip evaluation",
+                key=f"skip-{job_id}",
+                width="stretch",
+                on_click=reg.skip_evaluation,
+                args=(job_id,),
+                help="End the run now, without test accuracies.",
+            )
+        elif state == "running":
+            stop_col.button(
+                stop_label,
+                key=f"stop-{job_id}",
+                width="stretch",
+                on_click=reg.stop,
+                args=(job_id,),
+                disabled=snap["stop_requested"],
+                help="Training ends after the current iteration.",
+            )
+        elif state == "queued" and snap["owner"] == owner():
+            stop_col.button(
+                "Take off the queue", key=f"stop-{job_id}", width="stretch", on_click=reg.stop, args=(job_id,)
+            )
         draw(snap)
         if state not in ("queued", "running") and st.session_state.get(f"drawn-{job_id}") is None:
             st.session_state[f"drawn-{job_id}"] = True

@@ -162,9 +162,10 @@ def progress_line(name: str, snap: dict) -> tuple[float, str]:
     if p["phase"] == "analysis":
         return frac, f"{summary.NAMES[name]}: trained; measuring its memory and gradient alignment…"
     if p["phase"] == "eval":
-        if snap["algorithm"] != name:
-            return frac, f"{summary.NAMES[name]}: evaluated"
-        return frac, f"{summary.NAMES[name]}: evaluating on {snap['config']['eval_tasks']} test tasks…"
+        done, total = p.get("eval_done") or 0, p.get("eval_total") or snap["config"]["eval_tasks"]
+        if done >= total or snap["algorithm"] != name:
+            return 1.0, f"{summary.NAMES[name]}: evaluated on {total} test tasks"
+        return done / total, f"{summary.NAMES[name]}: evaluating on the test tasks… {done}/{total}"
     rate, eta = rate_and_eta(p, snap["config"])
     text = f"{summary.NAMES[name]}: {p['iteration']}/{total} iterations"
     if rate:
@@ -181,6 +182,10 @@ def live_progress(snap: dict, caps) -> None:
     for name in records.ALGORITHMS:
         frac, text = progress_line(name, snap)
         st.progress(frac, text=text)
+    run = snap["progress"].get("run", {})
+    if not snap["record"] and run.get("phase") == "eval":
+        done, total = run.get("eval_done") or 0, run.get("eval_total") or 1
+        st.progress(done / total, text=f"Un-meta-trained initialisation (the baseline): evaluating… {done}/{total}")
     if snap["record"]:  # finished: the interactive chart of the recorded curves
         common.curves_chart({n: r["curve"] for n, r in snap["record"]["results"].items()}, key=snap["id"])
     else:  # training: a light SVG, cheap for the browser to redraw while it shares the CPU with training

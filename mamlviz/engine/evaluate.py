@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import statistics
 import threading
+from collections.abc import Callable
 
 import torch
 
@@ -15,31 +16,51 @@ from .data import Data
 from .tasks import TaskSampler
 
 EVAL_SEED_OFFSET = 1_000_003  # test tasks come from their own stream, the same for every model
-EVAL_CHUNK = {"cuda": 200, "cpu": 50}  # tasks adapted at once
+EVAL_CHUNK = {"cuda": 200, "cpu": 50}  # tasks drawn at once (this fixes which tasks the run's test set holds)
+PROGRESS_EVERY = {"cuda": 200, "cpu": 8}  # tasks adapted between progress reports (and cancel checks)
+
+
+def test_batches(data: Data, cfg: RunConfig, device: torch.device):
+    """The run's held-out tasks, in the chunks they are drawn in (the same tasks for every model)."""
+    sampler = TaskSampler(data.test, cfg.n_way, cfg.k_shot, cfg.k_query, seed=cfg.seed + EVAL_SEED_OFFSET)
+    drawn = 0
+    while drawn < cfg.eval_tasks:
+        batch = sampler.sample(min(EVAL_CHUNK[device.type], cfg.eval_tasks - drawn))
+        drawn += batch.xs.shape[0]
+        yield batch
 
 
 def evaluate(
-    params: dict, cfg: RunConfig, device: torch.device, data: Data, path: str, cancel: threading.Event | None = None
+    params: dict,
+    cfg: RunConfig,
+    device: torch.device,
+    data: Data,
+    path: str,
+    cancel: threading.Event | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> Evaluation | None:
-    """Accuracy on ``cfg.eval_tasks`` held-out tasks after ``cfg.eval_inner_steps`` steps, 95 % CI;
-    None when ``cancel`` is set before the last chunk of tasks is done."""
-    sampler = TaskSampler(data.test, cfg.n_way, cfg.k_shot, cfg.k_query, seed=cfg.seed + EVAL_SEED_OFFSET)
+    """Accuracy on ``cfg.eval_tasks`` held-out tasks after ``cfg.eval_inner_steps`` steps, 95 % CI.
+
+    Returns None when ``cancel`` is set before the end; ``on_progress(tasks done)`` hears how far it is."""
     per_task: list[float] = []
-    while len(per_task) < cfg.eval_tasks:
-        if cancel is not None and cancel.is_set():
-            return None
-        b = sampler.sample(min(EVAL_CHUNK[device.type], cfg.eval_tasks - len(per_task)))
-        acc = meta.adapted_accuracy(
-            params,
-            b.xs,
-            b.ys,
-            b.xq,
-            b.yq,
-            inner_lr=cfg.inner_lr,
-            inner_steps=cfg.eval_inner_steps,
-            path="loop" if path == "loop" else "vmap",
-        )
-        per_task += acc.tolist()
+    for batch in test_batches(data, cfg, device):
+        for lo in range(0, batch.xs.shape[0], PROGRESS_EVERY[device.type]):
+            if cancel is not None and cancel.is_set():
+                return None
+            part = slice(lo, lo + PROGRESS_EVERY[device.type])
+            acc = meta.adapted_accuracy(
+                params,
+                batch.xs[part],
+                batch.ys[part],
+                batch.xq[part],
+                batch.yq[part],
+                inner_lr=cfg.inner_lr,
+                inner_steps=cfg.eval_inner_steps,
+                path="loop" if path == "loop" else "vmap",
+            )
+            per_task += acc.tolist()
+            if on_progress is not None:
+                on_progress(len(per_task))
     n = len(per_task)
     mean = statistics.fmean(per_task)
     ci95 = 1.96 * statistics.stdev(per_task) / math.sqrt(n) if n > 1 else 0.0

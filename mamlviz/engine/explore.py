@@ -18,7 +18,7 @@ from .. import omniglot
 from ..config import RunConfig
 from . import model
 from .data import Data
-from .evaluate import EVAL_SEED_OFFSET
+from .evaluate import test_batches
 from .tasks import TaskBatch, TaskSampler
 
 MODELS = ("init", "maml", "fomaml")
@@ -89,15 +89,16 @@ def adapt_one(models: dict, task: TaskBatch, inner_lr: float, steps: int) -> dic
     return out
 
 
-def adapt_many(models: dict, data: Data, cfg: RunConfig, steps: int, tasks: int, chunk: int = 25) -> dict[str, dict]:
+def adapt_many(models: dict, data: Data, cfg: RunConfig, steps: int, tasks: int) -> dict[str, dict]:
     """model -> {"accuracy": mean over tasks after 0..K steps, "ci95": its 95 % half-width, "tasks": n}, on
-    the first ``tasks`` of the run's own evaluation tasks (the same stream ``evaluate`` used)."""
-    sampler = TaskSampler(data.test, cfg.n_way, cfg.k_shot, cfg.k_query, seed=cfg.seed + EVAL_SEED_OFFSET)
-    batches = []
-    left = tasks
-    while left > 0:
-        batches.append(sampler.sample(min(chunk, left)))
-        left -= chunk
+    the first ``tasks`` held-out tasks drawn as ``evaluate`` draws them on CPU: for a CPU run, the very
+    tasks its evaluation used (a GPU's random stream differs)."""
+    batches, drawn = [], 0
+    for batch in test_batches(data, cfg, torch.device("cpu")):  # drawn as the run's evaluation drew them
+        batches.append(TaskBatch(*(t[: tasks - drawn] for t in (batch.xs, batch.ys, batch.xq, batch.yq))))
+        drawn += batches[-1].xs.shape[0]
+        if drawn >= tasks:
+            break
     out = {}
     with torch.enable_grad():
         for name, params in models.items():

@@ -140,6 +140,28 @@ def save_params(params_dir: Path, record_id: str, models: dict[str, dict]) -> re
     return records.ParamsFile(path.name, omniglot.sha256(path), path.stat().st_size, list(models))
 
 
+def _eval_progress(report: Reporter, name: str | None, res: AlgorithmResult | None, cfg: RunConfig):
+    """Reports evaluation progress of ``name`` (None: the baseline), starting with 0 tasks done."""
+    done_iterations = res.iterations_done if res else 0
+
+    def on_progress(done: int, force: bool = False):
+        report(
+            Progress(
+                name,
+                "eval",
+                done_iterations,
+                cfg.iterations,
+                res.train_time_s if res else 0.0,
+                eval_done=done,
+                eval_total=cfg.eval_tasks,
+            ),
+            force=force or done == cfg.eval_tasks,
+        )
+
+    on_progress(0, force=True)
+    return on_progress
+
+
 def compare(
     config: RunConfig | dict,
     on_progress: OnProgress | None = None,
@@ -181,9 +203,18 @@ def compare(
     t_eval = time.perf_counter()
     for name, res in results.items():
         if res.iterations_done > 0 and res.status != "diverged":
-            report(Progress(name, "eval", res.iterations_done, cfg.iterations, res.train_time_s), force=True)
-            res.test = evaluate(trained[name], cfg, s.device, s.data, s.path, cancel=skip_eval)
-    baseline = evaluate(s.init, cfg, s.device, s.data, s.path, cancel=skip_eval)
+            res.test = evaluate(
+                trained[name],
+                cfg,
+                s.device,
+                s.data,
+                s.path,
+                cancel=skip_eval,
+                on_progress=_eval_progress(report, name, res, cfg),
+            )
+    baseline = evaluate(
+        s.init, cfg, s.device, s.data, s.path, cancel=skip_eval, on_progress=_eval_progress(report, None, None, cfg)
+    )
     statuses = {r.status for r in results.values()}
     status = "stopped" if statuses & {"stopped", "not_run"} else "diverged" if "diverged" in statuses else "complete"
     record = records.new_record(
