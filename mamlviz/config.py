@@ -15,6 +15,8 @@ from dataclasses import field as dc_field
 DRAWINGS_PER_CLASS = 20
 DEVICES = ("auto", "cpu", "cuda")
 PATHS = ("auto", "loop", "vmap", "graph")
+FAIRNESS = ("tasks", "time")
+FASTEST_RATIO = 20  # at equal time, FOMAML may run at most this many times MAML's iterations (buffer size)
 
 
 class ConfigError(ValueError):
@@ -116,6 +118,9 @@ FIELDS: tuple[Field, ...] = (
     Field("time_budget_s", float, None, "Time budget per variant (s, 0 = none)",
           "Wall-clock cap on each variant's training, in seconds.", lo=0.0, hi=86_400.0, optional=True,
           flag="--time-budget", step=5.0, widget_min=0.0),
+    Field("fairness", str, "tasks", "Fair by",
+          "tasks: both variants see the same training tasks. time: both get the same training time (MAML's, or "
+          "the time budget), so the faster FOMAML sees more tasks.", choices=FAIRNESS),
     Field("device", str, "auto", "Device",
           "auto = the GPU when there is one. Times and memory are only comparable on one device.",
           choices=DEVICES, group="device"),

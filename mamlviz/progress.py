@@ -23,6 +23,7 @@ class Progress:
     loss: float | None = None  # mean query loss since the previous snapshot
     accuracy: float | None = None
     inner_steps: int | None = None  # sweep: the point being measured
+    budget_s: float | None = None  # train: the time budget this algorithm trains to, if any
     eval_done: int | None = None  # eval: test tasks done so far, of eval_total
     eval_total: int | None = None
 

@@ -197,6 +197,7 @@ class Protocol:
     memory: str
     path: str
     time_budget_s: float | None
+    fairness: str = "same training tasks for both"  # or the same training time
     saved_memory: str = "not measured"  # how autograd_saved_bytes was measured
     alignment: str = "not measured"  # how the alignment curves were measured
 
@@ -398,6 +399,7 @@ def _v1_to_v2(record: dict) -> dict:
                 result.setdefault(key, None)
     protocol = record.get("protocol")
     if isinstance(protocol, dict):
+        protocol.setdefault("fairness", "same training tasks for both")
         protocol.setdefault("saved_memory", "not measured")
         protocol.setdefault("alignment", "not measured")
         if record.get("kind") == "sweep":

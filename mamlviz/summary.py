@@ -144,8 +144,21 @@ def warnings(record: dict) -> list[str]:
     return out
 
 
+def fairness_words(record: dict) -> str:
+    """How the two were made comparable, with the tasks each saw."""
+    m, f = (record["results"][n] for n in NAMES)
+    if record["config"].get("fairness", "tasks") != "time":
+        return "Compared on the same training tasks"
+    more = f"{f['tasks_seen'] / m['tasks_seen']:.1f}×" if m["tasks_seen"] else "more"
+    return f"Compared at equal training time (FOMAML saw {more} the tasks: {f['tasks_seen']} vs {m['tasks_seen']})"
+
+
 def recommendation(record: dict) -> str:
-    """A recommendation computed from the measured numbers only."""
+    """A recommendation computed from the measured numbers only, saying which fairness it used."""
+    return f"{fairness_words(record)}. {_recommendation(record)}"
+
+
+def _recommendation(record: dict) -> str:
     c = compare_numbers(record)
     unstable = [NAMES[a] for a, r in record["results"].items() if r.get("unstable")]
     if unstable:
@@ -239,6 +252,7 @@ def text_report(record: dict) -> str:
     lines += [f"alignment: {w}" for w in alignment_words(record)]
     lines += [
         "",
+        f"fairness: {record['protocol']['fairness']}",
         f"baseline (initialisation adapted the same way): {fmt_accuracy(base)}; chance {record['chance'] * 100:.1f} %",
         ratio_words(compare_numbers(record)),
         "recommendation: " + recommendation(record),

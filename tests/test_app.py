@@ -53,7 +53,7 @@ def test_the_sidebar_has_one_control_per_config_field():
     at = _app()
     keys = {w.key for w in at.sidebar.number_input} | {w.key for w in at.sidebar.selectbox}
     assert {f.name for f in FIELDS if f.group != "hidden"} <= keys
-    labels = {w.key: w.label for w in at.sidebar.number_input}
+    labels = {w.key: w.label for w in [*at.sidebar.number_input, *at.sidebar.selectbox]}
     assert all(labels[f.name] == f.label for f in FIELDS if f.group in ("basic", "advanced"))
 
 
@@ -306,3 +306,15 @@ def test_a_cpu_machine_is_local_unless_told_it_is_hosted(fresh_server, monkeypat
     assert any("Hosted mode" in c.value for c in at.sidebar.caption)
     at.number_input(key="train_tasks").set_value(50_000).run()
     assert any("at most 4000 for live training" in e.value for e in at.sidebar.error)
+
+
+def test_fair_by_time_gives_both_the_same_training_time_and_says_so(fresh_server):
+    at = _app()
+    at.selectbox(key="fairness").set_value("time")
+    at = _start(at)
+    at = _poll(at, lambda a: any(s.value == "Results" for s in a.subheader))
+    rec = records.load(next(fresh_server.glob("*.json")))
+    m, f = rec["results"]["maml"], rec["results"]["fomaml"]
+    assert rec["config"]["fairness"] == "time" and f["stop_reason"] == "time budget"
+    assert f["tasks_seen"] > m["tasks_seen"] and abs(f["train_time_s"] - m["train_time_s"]) < 0.5 * m["train_time_s"]
+    assert any("Compared at equal training time (FOMAML saw" in i.value for i in at.info)

@@ -17,7 +17,7 @@ DEFAULT = "Default for this machine"
 LIVE_REFRESH_S = float(os.environ.get("MAMLVIZ_REFRESH_S", "1.0"))
 # Live training on a hosted CPU stays small, so that one visitor cannot hold the server for long.
 HOSTED_CPU_LIMITS = {"train_tasks": 4000, "eval_tasks": 400, "inner_steps": 5, "meta_batch": 16, "n_way": 20}
-NUMBER_FIELDS = [f for f in FIELDS if f.group in ("basic", "advanced")]
+SIDEBAR_FIELDS = [f for f in FIELDS if f.group in ("basic", "advanced")]  # numbers, and choices (select boxes)
 
 
 def devices(caps) -> list[str]:
@@ -26,7 +26,7 @@ def devices(caps) -> list[str]:
 
 def apply_config(cfg: RunConfig, caps) -> None:
     """Put ``cfg`` into the sidebar's widgets (a time budget of None shows as 0)."""
-    for f in NUMBER_FIELDS:
+    for f in SIDEBAR_FIELDS:
         v = getattr(cfg, f.name)
         st.session_state[f.name] = 0.0 if v is None else v
     st.session_state["device"] = cfg.device if cfg.device in devices(caps) else "auto"
@@ -38,7 +38,10 @@ def apply_preset(caps) -> None:
 
 
 def number_widget(container, f):
-    """The number input for config field ``f``; returns the slot under it where its error goes."""
+    """The input for config field ``f`` (a number, or a choice); returns the slot under it where its error goes."""
+    if f.choices:
+        container.selectbox(f.label, f.choices, key=f.name, help=f.help or None)
+        return container.empty()
     lo = f.widget_min if f.widget_min is not None else f.lo
     container.number_input(
         f.label,
@@ -64,13 +67,13 @@ def settings_sidebar(caps) -> tuple[dict, dict]:
             args=(caps,),
             help="Fills in the settings below; you can change any of them afterwards.",
         )
-        slots = {f.name: number_widget(st, f) for f in NUMBER_FIELDS if f.group == "basic"}
+        slots = {f.name: number_widget(st, f) for f in SIDEBAR_FIELDS if f.group == "basic"}
         with st.expander("Advanced"):
-            slots.update({f.name: number_widget(st, f) for f in NUMBER_FIELDS if f.group == "advanced"})
+            slots.update({f.name: number_widget(st, f) for f in SIDEBAR_FIELDS if f.group == "advanced"})
             device = BY_NAME["device"]
             st.selectbox(device.label, devices(caps), key="device", help=device.help)
             slots["device"] = st.empty()
-    values = {f.name: st.session_state[f.name] for f in NUMBER_FIELDS}
+    values = {f.name: st.session_state[f.name] for f in SIDEBAR_FIELDS}
     values["time_budget_s"] = values["time_budget_s"] or None
     values["device"] = st.session_state["device"]
     return values, slots
@@ -149,11 +152,13 @@ def progress_line(name: str, snap: dict) -> tuple[float, str]:
     if snap["record"]:  # finished: say how it ended, from the record
         r = snap["record"]["results"][name]
         rate = f" · {1000 / r['per_iteration_ms']:.1f} it/s" if r["per_iteration_ms"] else ""
-        return (
-            r["iterations_done"] / max(1, r["iterations_planned"]),
-            f"{summary.NAMES[name]}: {r['iterations_done']}/{r['iterations_planned']} iterations{rate} · "
-            f"{r['status'].replace('_', ' ')}",
-        )
+        if r["stop_reason"] == "time budget":
+            done = f"{r['iterations_done']} iterations in {r['train_time_s']:.1f} s (the time budget)"
+            frac = 1.0
+        else:
+            done = f"{r['iterations_done']}/{r['iterations_planned']} iterations"
+            frac = r["iterations_done"] / max(1, r["iterations_planned"])
+        return frac, f"{summary.NAMES[name]}: {done}{rate} · {r['status'].replace('_', ' ')}"
     p = snap["progress"].get(name)
     if p is None:
         return 0.0, f"{summary.NAMES[name]}: waiting"
@@ -166,14 +171,18 @@ def progress_line(name: str, snap: dict) -> tuple[float, str]:
         if done >= total or snap["algorithm"] != name:
             return 1.0, f"{summary.NAMES[name]}: evaluated on {total} test tasks"
         return done / total, f"{summary.NAMES[name]}: evaluating on the test tasks… {done}/{total}"
-    rate, eta = rate_and_eta(p, snap["config"])
-    text = f"{summary.NAMES[name]}: {p['iteration']}/{total} iterations"
+    budget = p.get("budget_s") or snap["config"].get("time_budget_s")
+    rate, eta = rate_and_eta(p, {"time_budget_s": budget})
+    if budget and snap["config"].get("fairness") == "time":  # trains to a time, not a task count
+        text = f"{summary.NAMES[name]}: {p['iteration']} iterations · {p['elapsed_s']:.1f}/{budget:.1f} s of training"
+    else:
+        text = f"{summary.NAMES[name]}: {p['iteration']}/{total} iterations"
     if rate:
         text += f" · {rate:.1f} it/s"
     if eta is not None and p["iteration"] < total and snap["state"] == "running" and snap["algorithm"] == name:
         text += f" · ETA {eta:.0f} s"
-    if snap["config"].get("time_budget_s"):
-        frac = max(frac, min(1.0, p["elapsed_s"] / snap["config"]["time_budget_s"]))
+    if budget:
+        frac = max(frac, min(1.0, p["elapsed_s"] / budget))
     return frac, text
 
 

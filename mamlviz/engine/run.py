@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from .. import omniglot, records
-from ..config import RunConfig
+from ..config import BY_NAME, FASTEST_RATIO, RunConfig
 from ..progress import Progress, Reporter
 from ..records import ALGORITHMS, FIRST_ORDER, AlgorithmResult
 from . import measure, model
@@ -86,6 +86,13 @@ def _protocol(cfg: RunConfig, device: torch.device, path: str, kind=records.Prot
         memory=measure.memory_metric(device),
         path=path,
         time_budget_s=cfg.time_budget_s,
+        fairness=(
+            "same training tasks for both"
+            if cfg.fairness == "tasks"
+            else "same training time for both ("
+            + (f"the {cfg.time_budget_s:g} s budget" if cfg.time_budget_s else "MAML's, given to FOMAML as its budget")
+            + "): the faster variant sees more tasks"
+        ),
         saved_memory=(
             "peak bytes of the tensors autograd holds for the backward pass during one meta-iteration of "
             f"{cfg.meta_batch} tasks, counted with saved-tensor hooks ({held}); exact, the same on every run"
@@ -140,6 +147,21 @@ def save_params(params_dir: Path, record_id: str, models: dict[str, dict]) -> re
     return records.ParamsFile(path.name, omniglot.sha256(path), path.stat().st_size, list(models))
 
 
+def _fair_config(cfg: RunConfig, name: str, done: dict[str, AlgorithmResult]) -> RunConfig:
+    """What ``name`` trains on. Fair by tasks: the config as it is. Fair by time: the same training time
+    for both, the time budget if there is one, else MAML's measured training time, with the task count
+    lifted (up to FASTEST_RATIO times the planned iterations) so that the faster variant sees more."""
+    if cfg.fairness != "time":
+        return cfg
+    budget = cfg.time_budget_s
+    if budget is None and name != "maml":
+        budget = done["maml"].train_time_s if "maml" in done and done["maml"].train_time_s else None
+    if budget is None:
+        return cfg
+    tasks = min(cfg.train_tasks * FASTEST_RATIO, BY_NAME["train_tasks"].hi)
+    return cfg.replace(time_budget_s=max(budget, 1e-3), train_tasks=int(tasks) // cfg.meta_batch * cfg.meta_batch)
+
+
 def _eval_progress(report: Reporter, name: str | None, res: AlgorithmResult | None, cfg: RunConfig):
     """Reports evaluation progress of ``name`` (None: the baseline), starting with 0 tasks done."""
     done_iterations = res.iterations_done if res else 0
@@ -189,11 +211,12 @@ def compare(
     trained: dict[str, dict] = {}
     snapshots: dict[str, list] = {}
     for name in ALGORITHMS:
+        run_cfg = _fair_config(cfg, name, results)
         if stop.is_set():
-            results[name] = AlgorithmResult.not_run(name, s.path, cfg.iterations)
+            results[name] = AlgorithmResult.not_run(name, s.path, run_cfg.iterations)
         else:
             results[name], trained[name], snapshots[name] = train(
-                name, cfg, s.device, s.data, s.init, s.path, report, stop
+                name, run_cfg, s.device, s.data, s.init, s.path, report, stop
             )
     t_analysis = time.perf_counter()
     for name in trained:

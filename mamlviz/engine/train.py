@@ -137,6 +137,7 @@ def train(
                             clock[-1],
                             statistics.fmean(log.host_loss[reported:]),
                             statistics.fmean(log.host_acc[reported:]),
+                            budget_s=budget,
                         ),
                         force=True,
                     )
