@@ -360,3 +360,137 @@ def adaptation_average(many: dict, chance: float, test_steps: int) -> go.Figure:
         legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
     )
     return fig
+
+
+RACE_FRAMES = 60
+
+
+def race_facts(record: dict) -> dict:
+    """When FOMAML finished and from when MAML's smoothed training accuracy stays ahead of FOMAML's
+    at the same wall-clock second (None if it never does), from the recorded curves."""
+    res = record["results"]
+    ends = {n: res[n]["curve"]["time_s"][-1] if res[n]["curve"]["time_s"] else None for n in ALGORITHMS}
+    m, f = res["maml"]["curve"], res["fomaml"]["curve"]
+    overtakes = None
+    if m["time_s"] and f["time_s"]:
+        fa = smoothed(f["accuracy"])
+        j, ahead_since = 0, None
+        for t, a in zip(m["time_s"], smoothed(m["accuracy"])):
+            while j + 1 < len(f["time_s"]) and f["time_s"][j + 1] <= t:
+                j += 1
+            if f["time_s"][j] > t:
+                continue
+            ahead_since = (ahead_since if ahead_since is not None else t) if a > fa[j] else None
+        overtakes = ahead_since
+    return {"ends": ends, "maml_ahead_from": overtakes}
+
+
+def race(record: dict) -> go.Figure:
+    """Both recorded training-accuracy curves (EMA) replayed on the wall-clock axis, as Plotly frames that
+    the browser animates by itself: at real speed or five times faster."""
+    res = record["results"]
+    curves = {n: asdict(decimate(Curve(**res[n]["curve"]), 150)) for n in ALGORITHMS if res[n]["curve"]["time_s"]}
+    smooth = {n: smoothed(c["accuracy"]) for n, c in curves.items()}
+    end = max(c["time_s"][-1] for c in curves.values())
+    times = [end * (k + 1) / RACE_FRAMES for k in range(RACE_FRAMES)]
+
+    def upto(name, t):
+        c = curves[name]
+        k = sum(1 for v in c["time_s"] if v <= t)
+        return {"x": c["time_s"][:k], "y": smooth[name][:k]}
+
+    def traces(t):
+        return [
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": f"{NAMES[n]} (EMA)",
+                "line": {"color": COLORS[n], "width": 3},
+                **upto(n, t),
+            }
+            for n in curves
+        ]
+
+    facts = race_facts(record)
+    shapes, notes = [], []
+    for n, t_end in facts["ends"].items():
+        if t_end is not None and n in curves:
+            shapes.append(
+                {
+                    "type": "line",
+                    "x0": t_end,
+                    "x1": t_end,
+                    "y0": 0,
+                    "y1": 1,
+                    "yref": "paper",
+                    "line": {"color": COLORS[n], "dash": "dot"},
+                }
+            )
+            notes.append(
+                {
+                    "x": t_end,
+                    "y": 1.02,
+                    "yref": "paper",
+                    "text": f"{NAMES[n]} done",
+                    "showarrow": False,
+                    "font": {"color": COLORS[n]},
+                }
+            )
+    if facts["maml_ahead_from"] is not None:
+        notes.append(
+            {
+                "x": facts["maml_ahead_from"],
+                "y": 0.05,
+                "yref": "paper",
+                "text": "MAML ahead from here",
+                "showarrow": True,
+                "arrowhead": 2,
+                "ay": -30,
+            }
+        )
+    step_ms = end / RACE_FRAMES * 1000
+
+    def play(label, speed):
+        return {
+            "label": label,
+            "method": "animate",
+            "args": [
+                None,
+                {
+                    "frame": {"duration": step_ms / speed, "redraw": False},
+                    "transition": {"duration": 0},
+                    "fromcurrent": True,
+                    "mode": "immediate",
+                },
+            ],
+        }
+
+    layout = {
+        "xaxis": {"range": [0, end * 1.02], "title": {"text": X_AXES["time_s"]}},
+        "yaxis": {"range": [0, 1.02], "title": {"text": "training query accuracy (EMA)"}},
+        "height": 380,
+        "margin": {"t": 70, "b": 40, "l": 50, "r": 10},
+        "shapes": shapes,
+        "annotations": notes,
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.08, "x": 0.35},
+        "updatemenus": [
+            {
+                "type": "buttons",
+                "direction": "left",
+                "x": 0,
+                "y": 1.2,
+                "xanchor": "left",
+                "buttons": [
+                    play("▶ real speed", 1),
+                    play("▶ 5× faster", 5),
+                    {
+                        "label": "⏸",
+                        "method": "animate",
+                        "args": [[None], {"mode": "immediate", "frame": {"duration": 0, "redraw": False}}],
+                    },
+                ],
+            }
+        ],
+    }
+    frames = [{"name": f"{t:.2f}", "data": traces(t)} for t in times]
+    return _figure({"data": traces(0.0), "layout": layout, "frames": frames})

@@ -129,7 +129,8 @@ def test_live_run_updates_by_itself_then_shows_results(server, browser, tmp_path
                 seen.add((name, n))
         page.wait_for_timeout(250)
     assert len(seen) >= 3, f"progress did not update by itself: {seen}"
-    assert page.locator(".js-plotly-plot .scatterlayer .trace").count() >= 2  # both curves are drawn
+    # while training, the curves are a light SVG (both variants' polylines), redrawn by the fragment timer
+    assert page.locator('[data-testid="stImage"] img[src*="svg"]').count() >= 1
     page.get_by_text("Results", exact=True).wait_for(timeout=120_000)
     page.get_by_text("training time (s)").first.wait_for(timeout=30_000)
     assert page.get_by_text("Recommendation.").count() >= 1
@@ -152,17 +153,44 @@ def test_the_adaptation_explorer_in_the_browser(server, browser, tmp_path):
     page.screenshot(path=str(tmp_path / "adapt.png"), full_page=True)
 
 
+def test_replay_as_a_race_animates_in_the_browser(server, browser):
+    url, runs = server
+    page = browser.new_page(viewport={"width": 1400, "height": 1800})
+    page.goto(url)  # the latest run, with its result charts drawn just after the first paint
+    page.get_by_text("Replay as a race").first.click(timeout=60_000)
+    page.get_by_text("MAML finished first", exact=False).or_(page.get_by_text("FOMAML finished first")).first.wait_for(
+        timeout=60_000
+    )
+    frames = page.evaluate(
+        "() => Math.max(...[...document.querySelectorAll('.js-plotly-plot')]"
+        ".map(g => (g._transitionData && g._transitionData._frames || []).length))"
+    )
+    assert frames >= 30, frames  # the animation lives in the browser: no server work while it plays
+    points = (
+        "() => Math.max(...[...document.querySelectorAll('.js-plotly-plot')].filter(g => g._transitionData && "
+        "g._transitionData._frames.length).map(g => g.data[0].x.length))"
+    )
+    before = page.evaluate(points)
+    page.get_by_text("▶ 5× faster").first.click()
+    page.wait_for_timeout(1500)
+    assert page.evaluate(points) > before
+
+
 def test_stop_button_ends_a_second_run(server, browser):
     url, runs = server
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(url)
     page.get_by_text("Run settings").wait_for(timeout=60_000)
     _configure(page, 4000)
+    _set(page, "Evaluation tasks", 3000)  # long enough to skip
     before = set(runs.glob("*.json"))
     page.get_by_role("button", name="Start").click()
     page.wait_for_function("() => document.body.innerText.includes('it/s')", timeout=60_000)
     t0 = time.time()
     page.get_by_role("button", name="Stop").click()
+    page.get_by_text("Stop taken", exact=False).first.wait_for(timeout=10_000)
+    print(f"stop acknowledged on the page after {time.time() - t0:.2f} s")
+    page.get_by_role("button", name="Skip evaluation").click(timeout=60_000)
     page.get_by_text("Stopped early: partial results", exact=False).first.wait_for(timeout=60_000)
     assert time.time() - t0 < 60
     new = set(runs.glob("*.json")) - before
@@ -171,6 +199,7 @@ def test_stop_button_ends_a_second_run(server, browser):
 
     rec = json.loads(next(iter(new)).read_text())
     assert rec["status"] == "stopped" and rec["results"]["maml"]["iterations_done"] < 2000
+    assert rec["setup"]["evaluation"] == "skipped"
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])

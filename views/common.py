@@ -194,6 +194,7 @@ def show_results(record: dict, key: str, defer_charts: bool = False) -> None:
 
     def result_charts():
         st.plotly_chart(charts.result_bars(record), key=f"bars-{key}")
+        race(record, key)
         why_they_differ(record, key)
 
     if defer_charts:
@@ -229,6 +230,34 @@ def show_results(record: dict, key: str, defer_charts: bool = False) -> None:
         key=f"csv-{key}",
         on_click="ignore",
     )
+
+
+def race(record: dict, key: str) -> None:
+    """The two recorded training curves replayed on the wall-clock axis, animated by the browser."""
+    if not all(record["results"][n]["curve"]["time_s"] for n in records.ALGORITHMS):
+        return
+    if st.toggle(
+        "Replay as a race",
+        key=f"race-{key}",
+        help="Both variants' recorded training accuracy against wall-clock seconds, played back in your "
+        "browser at real speed or five times faster: watch which finishes first and where MAML pulls ahead.",
+    ):
+        st.plotly_chart(charts.race(record), key=f"race-chart-{key}")
+        facts = charts.race_facts(record)
+        ends = {n: t for n, t in facts["ends"].items() if t is not None}
+        first = min(ends, key=ends.get)
+        words = (
+            f"{summary.NAMES[first]} finished first, after {ends[first]:.1f} s of training"
+            + (f"; the other after {max(ends.values()):.1f} s" if len(ends) == 2 else "")
+            + ". "
+        )
+        ahead = facts["maml_ahead_from"]
+        words += (
+            f"MAML's smoothed training accuracy stays ahead of FOMAML's from {ahead:.1f} s on."
+            if ahead is not None
+            else "MAML's smoothed training accuracy never stays ahead of FOMAML's."
+        )
+        st.caption(words + f" {summary.fairness_words(record)}.")
 
 
 def why_they_differ(record: dict, key: str) -> None:
