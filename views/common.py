@@ -1,5 +1,5 @@
 """What the pages share: the server-wide job registry, the machine's capabilities, run records,
-the curves chart with its x-axis choice, the live job panel and the results block."""
+the live job panel and the results block."""
 
 from __future__ import annotations
 
@@ -53,19 +53,6 @@ def source_of(path) -> str:
 
 def run_title(record: dict) -> str:
     return record.get("label") or record["id"]
-
-
-def curves_chart(series: dict, key: str) -> None:
-    """Both variants' training curves, with the choice of x-axis (iterations or wall-clock seconds)."""
-    x = st.radio(
-        "x-axis",
-        list(charts.X_AXES),
-        format_func=charts.X_AXES.get,
-        horizontal=True,
-        key=f"x-{key}",
-        help="Wall-clock seconds show the speed difference directly.",
-    )
-    st.plotly_chart(charts.curves(series, x=x), key=f"curves-{key}")
 
 
 def job_panel(job_id: str, draw: Callable[[dict], None], *, refresh_s: float, stop_label: str = "Stop") -> None:

@@ -186,8 +186,8 @@ def progress_line(name: str, snap: dict) -> tuple[float, str]:
     return frac, text
 
 
-def live_progress(snap: dict, caps) -> None:
-    """Progress bars and the curves of a running (or just finished) comparison."""
+def live_progress(snap: dict, x: str) -> None:
+    """Progress bars and the curves of a running (or just finished) comparison: what the timer redraws."""
     for name in records.ALGORITHMS:
         frac, text = progress_line(name, snap)
         st.progress(frac, text=text)
@@ -196,24 +196,22 @@ def live_progress(snap: dict, caps) -> None:
         done, total = run.get("eval_done") or 0, run.get("eval_total") or 1
         st.progress(done / total, text=f"Un-meta-trained initialisation (the baseline): evaluating… {done}/{total}")
     if snap["record"]:  # finished: the interactive chart of the recorded curves
-        common.curves_chart({n: r["curve"] for n, r in snap["record"]["results"].items()}, key=snap["id"])
-    else:  # training: a light SVG, cheap for the browser to redraw while it shares the CPU with training
-        x = st.radio(
-            "x-axis",
-            list(charts.X_AXES),
-            format_func=charts.X_AXES.get,
-            horizontal=True,
-            key=f"x-{snap['id']}",
-            help="Wall-clock seconds show the speed difference directly.",
+        st.plotly_chart(
+            charts.curves({n: r["curve"] for n, r in snap["record"]["results"].items()}, x=x),
+            key=f"curves-{snap['id']}",
         )
+    else:  # training: a light SVG, cheap for the browser to redraw while it shares the CPU with training
         st.image(svgchart.curves_svg(snap["curves"], x, charts.X_AXES[x], EMA_SPAN), width="stretch")
+
+
+def live_caption(snap: dict, caps) -> None:
     cfg = snap["config"]
     st.caption(
         charts.label(snap["record"])
         if snap["record"]
         else f"Live, on {caps.device_name if cfg['device'] != 'cpu' else 'CPU'}: {cfg['n_way']}-way "
         f"{cfg['k_shot']}-shot, {cfg['k_query']} queries per class, {cfg['inner_steps']} inner step(s), "
-        f"meta-batch {cfg['meta_batch']}. Points are means over the iterations since the last redraw."
+        f"meta-batch {cfg['meta_batch']}. Raw points are means over the iterations between two redraws."
     )
 
 
@@ -222,8 +220,17 @@ def my_run(job_id: str, caps, registry) -> None:
     if registry.get(job_id) is None:
         st.session_state.pop("job_id", None)
         return
-    common.job_panel(job_id, lambda snap: live_progress(snap, caps), refresh_s=LIVE_REFRESH_S)
+    x = st.radio(
+        "x-axis",
+        list(charts.X_AXES),
+        format_func=charts.X_AXES.get,
+        horizontal=True,
+        key=f"x-{job_id}",
+        help="Wall-clock seconds show the speed difference directly.",
+    )
+    common.job_panel(job_id, lambda snap: live_progress(snap, x), refresh_s=LIVE_REFRESH_S)
     snap = registry.get(job_id).snapshot()
+    live_caption(snap, caps)
     if snap["record"]:
         st.subheader("Results")
         common.show_results(snap["record"], key=job_id)
