@@ -48,9 +48,11 @@ def _panel(series: dict, x: str, key: str, title: str, x_title: str, y_range, ox
             f'<text x="{ox + PAD_L - 6}" y="{py(t) + 4:.1f}" text-anchor="end" font-size="11" fill="#777">'
             f"{t:.2g}</text>"
         )
+    x_fmt = ".0f" if x_hi - x_lo >= 8 else ".2g"  # whole iterations or seconds once the axis is long enough
     for t in _ticks(x_lo, x_hi):
         out.append(
-            f'<text x="{px(t):.1f}" y="{PAD_T + h + 16}" text-anchor="middle" font-size="11" fill="#777">{t:.3g}</text>'
+            f'<text x="{px(t):.1f}" y="{PAD_T + h + 16}" text-anchor="middle" font-size="11" fill="#777">'
+            f"{t:{x_fmt}}</text>"
         )
     out.append(
         f'<text x="{ox + PAD_L + w / 2:.0f}" y="{PANEL_H - 2}" text-anchor="middle" font-size="12" fill="#555">'

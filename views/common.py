@@ -169,7 +169,11 @@ def show_results(record: dict, key: str, defer_charts: bool = False) -> None:
         cols,
         (
             ("Training time", "train_time_s", lambda v: f"{v:.1f} s"),
-            ("Peak memory", "peak_memory_bytes", summary.fmt_bytes),
+            (
+                "Held for backprop (exact)" if summary.memory_key(record) == "autograd_saved_bytes" else "Peak memory",
+                summary.memory_key(record),
+                summary.fmt_bytes,
+            ),
             ("Test accuracy", "test", summary.fmt_accuracy),
         ),
     ):
