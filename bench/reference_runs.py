@@ -23,7 +23,24 @@ def main():
     ap.add_argument("--budget", type=float, default=90.0, help="training seconds per algorithm, paper 5-way")
     ap.add_argument("--budget-20way", type=float, default=60.0)
     ap.add_argument("--device", default="cuda")
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="every step with tiny settings (for a CPU check that the GPU run cannot fail on a typo)",
+    )
     args = ap.parse_args()
+    if args.smoke:
+        args.budget = args.budget_20way = 2.0
+
+    def sized(cfg: RunConfig) -> RunConfig:
+        """The run as given, or for --smoke a few iterations and test tasks of it."""
+        if not args.smoke:
+            return cfg
+        mb = min(cfg.meta_batch, 2)
+        return cfg.replace(
+            meta_batch=mb, train_tasks=2 * mb, eval_tasks=10, k_query=min(cfg.k_query, 2), alignment_points=2
+        )
+
     args.out.mkdir(parents=True, exist_ok=True)
     t_all = time.perf_counter()
     index = []
@@ -39,7 +56,7 @@ def main():
 
     def run(name, cfg, label, what):
         t0 = time.perf_counter()
-        rec = compare(cfg, label=label)
+        rec = compare(sized(cfg), label=label, params_dir=args.out)
         records.save(rec, args.out / f"{name}.json")
         index.append({"file": f"{name}.json", "what": what, "label": label})
         print(f"\n== {label} ({time.perf_counter() - t0:.0f} s)\n{summary.text_report(rec)}", flush=True)
@@ -58,10 +75,10 @@ def main():
         "the seed project's own experiment, for comparison",
     )
     sweep_record = sweep(
-        RunConfig(**{**presets.PAPER_5WAY_1SHOT.to_dict(), **dev, "time_budget_s": None, "train_tasks": 32}),
+        sized(RunConfig(**{**presets.PAPER_5WAY_1SHOT.to_dict(), **dev, "time_budget_s": None, "train_tasks": 32})),
         "inner_steps",
-        (1, 2, 3, 5, 7, 10),
-        iterations=30,
+        (1, 2) if args.smoke else (1, 2, 3, 5, 7, 10),
+        iterations=2 if args.smoke else 30,
         label="Inner-steps sweep, 5-way 1-shot, meta-batch 32",
     )
     records.save(sweep_record, args.out / "sweep_inner_steps.json")
@@ -74,7 +91,8 @@ def main():
             "--device",
             args.device,
             "--loop-reps",
-            "5",
+            "1" if args.smoke else "5",
+            *(["--meta-batch", "2", "--steps", "1", "--reps", "1"] if args.smoke else []),
             "--out",
             str(args.out / "bench.json"),
         ],
