@@ -15,6 +15,27 @@ TINY_UI = {"train_tasks": 8, "meta_batch": 2, "k_query": 2, "eval_tasks": 10, "e
 pytestmark = pytest.mark.usefixtures("fresh_server")  # every test: its own registry and runs folder
 
 
+def _chart_titles(at) -> set[str]:
+    """Every subplot title (Plotly annotation) on the page."""
+    return {
+        a["text"] for c in at.get("plotly_chart") for a in json.loads(c.proto.spec)["layout"].get("annotations", [])
+    }
+
+
+def _sweep_from_the_scaling_page(fresh_server, values, over=None) -> tuple:
+    at = _app().switch_page("views/scaling.py").run()
+    if over:
+        at.radio(key="sweep-over").set_value(over).run()
+    at.multiselect[0].set_value(values)
+    at.number_input[0].set_value(2)
+    at.number_input[1].set_value(1)
+    at.run()
+    [b for b in at.button if b.label == "Start sweep"][0].click().run()
+    at = _poll(at, lambda a: any("Finished: sweep" in s.value for s in a.success))
+    at.run()
+    return at, records.load(next(fresh_server.glob("*.json")))
+
+
 def _app():
     return AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
 
@@ -135,15 +156,7 @@ def test_corrupt_record_files_are_listed_as_skipped(fresh_server, tiny_record):
 
 
 def test_a_tiny_sweep_from_the_scaling_page(fresh_server):
-    at = _app().switch_page("views/scaling.py").run()
-    at.multiselect[0].set_value([1, 2])
-    at.number_input[0].set_value(2)
-    at.number_input[1].set_value(1)
-    at.run()
-    [b for b in at.button if b.label == "Start sweep"][0].click().run()
-    at = _poll(at, lambda a: any("Finished: sweep" in s.value for s in a.success))
-    at.run()
-    rec = records.load(next(fresh_server.glob("*.json")))
+    at, rec = _sweep_from_the_scaling_page(fresh_server, [1, 2])
     assert rec["kind"] == "sweep" and {(p["algorithm"], p["inner_steps"]) for p in rec["points"]} == {
         ("maml", 1),
         ("fomaml", 1),
@@ -151,24 +164,13 @@ def test_a_tiny_sweep_from_the_scaling_page(fresh_server):
         ("fomaml", 2),
     }
     assert not at.exception
-    titles = {
-        a["text"] for c in at.get("plotly_chart") for a in json.loads(c.proto.spec)["layout"].get("annotations", [])
-    }
+    titles = _chart_titles(at)
     wanted = {"held for backprop (MiB, exact)", "cosine(MAML grad, FOMAML grad)", "norm of the Hessian term's part"}
     assert wanted <= titles
 
 
 def test_an_inner_learning_rate_sweep_from_the_scaling_page(fresh_server):
-    at = _app().switch_page("views/scaling.py").run()
-    at.radio(key="sweep-over").set_value("inner_lr").run()
-    at.multiselect[0].set_value([0.001, 0.4])
-    at.number_input[0].set_value(2)
-    at.number_input[1].set_value(1)
-    at.run()
-    [b for b in at.button if b.label == "Start sweep"][0].click().run()
-    at = _poll(at, lambda a: any("Finished: sweep" in s.value for s in a.success))
-    at.run()
-    rec = records.load(next(fresh_server.glob("*.json")))
+    at, rec = _sweep_from_the_scaling_page(fresh_server, [0.001, 0.4], over="inner_lr")
     assert rec["protocol"]["over"] == "inner_lr" and {p["inner_lr"] for p in rec["points"]} == {0.001, 0.4}
     assert any(
         "Gradient alignment at the initialisation: from inner learning rate 0.001" in m.value for m in at.markdown
@@ -226,9 +228,7 @@ def test_the_adaptation_explorer_shows_a_task_and_the_average_and_says_when_netw
     assert not at.exception, at.exception
     captions = [img.caption for i in at.get("image") for img in i.proto.imgs]
     assert any(c.startswith("Support set") for c in captions) and any(c.startswith("MAML: ") for c in captions)
-    titles = {
-        a["text"] for c in at.get("plotly_chart") for a in json.loads(c.proto.spec)["layout"].get("annotations", [])
-    }
+    titles = _chart_titles(at)
     assert "query accuracy (this task)" in titles
     assert any("After 1 step:" in m.value for m in at.markdown)
     before = at.session_state["adapt-task"]
@@ -245,9 +245,7 @@ def test_results_say_why_they_differ_with_the_measured_alignment(fresh_server, t
     records.save(tiny_record, fresh_server / "tiny.json")
     at = _app().switch_page("views/history.py").run()
     assert not at.exception
-    titles = {
-        a["text"] for c in at.get("plotly_chart") for a in json.loads(c.proto.spec)["layout"].get("annotations", [])
-    }
+    titles = _chart_titles(at)
     assert {
         "cosine(MAML grad, FOMAML grad)",
         "cosine per layer, end of training",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from . import model
+from . import meta, model
 
 
 class _Held:
@@ -79,23 +79,30 @@ def saved_for_backward_bytes(
     paths (vmap, CUDA graph) hold them; otherwise one task at a time, as the per-task loop does.
     """
     counter = SavedCounter()
-    leaves = [v.detach().requires_grad_() for v in params.values()]
-    names = list(params)
     with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(counter.pack, counter.unpack):
+        if not tasks_together:  # exactly the engine's per-task loop path
+            meta.meta_gradient(
+                params,
+                xs,
+                ys,
+                xq,
+                yq,
+                inner_lr=inner_lr,
+                inner_steps=inner_steps,
+                first_order=first_order,
+                path="loop",
+                forward=forward,
+            )
+            return counter.peak
+        leaves = [v.detach().requires_grad_() for v in params.values()]
         total = 0
-        for t in range(xs.shape[0]):
-            fast = dict(zip(names, leaves))
+        for t in range(xs.shape[0]):  # every task's graph alive until the one backward pass
+            fast = dict(zip(params, leaves))
             for _ in range(inner_steps):
                 support = F.cross_entropy(forward(fast, xs[t]), ys[t])
                 grads = torch.autograd.grad(support, list(fast.values()), create_graph=not first_order)
                 fast = {k: w - inner_lr * g for (k, w), g in zip(fast.items(), grads)}
-            loss = F.cross_entropy(forward(fast, xq[t]), yq[t])
-            if tasks_together:
-                total = total + loss
-            else:
-                torch.autograd.grad(loss, leaves)
-            del fast, loss
-        if tasks_together:
-            torch.autograd.grad(total / xs.shape[0], leaves)
-        del total
+            total = total + F.cross_entropy(forward(fast, xq[t]), yq[t])
+        torch.autograd.grad(total / xs.shape[0], leaves)
+        del total, fast
     return counter.peak
