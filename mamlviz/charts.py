@@ -285,8 +285,19 @@ def alignment(record: dict) -> go.Figure | None:
 
 
 def history(entries: list[tuple[str, dict]]) -> go.Figure:
-    """Several compare records side by side: accuracy (CI), time and memory per variant."""
-    fig = make_subplots(rows=1, cols=3, subplot_titles=("test accuracy (%)", "training time (s)", "peak memory (MiB)"))
+    """Several compare records side by side: accuracy (CI), time and memory per variant (the exact
+    figure held for backpropagation when every record has it, else the device peak)."""
+    exact = all(r["results"][n].get("autograd_saved_bytes") is not None for _, r in entries for n in ALGORITHMS)
+    mem_key = "autograd_saved_bytes" if exact else "peak_memory_bytes"
+    fig = make_subplots(
+        rows=1,
+        cols=3,
+        subplot_titles=(
+            "test accuracy (%)",
+            "training time (s)",
+            "held for backprop (MiB, exact)" if exact else "peak memory (MiB)",
+        ),
+    )
     for name in ALGORITHMS:
         xs, acc, ci, t, mem = [], [], [], [], []
         for run_label, r in entries:
@@ -295,7 +306,7 @@ def history(entries: list[tuple[str, dict]]) -> go.Figure:
             acc.append(res["test"]["accuracy"] * 100 if res.get("test") else None)
             ci.append(res["test"]["ci95"] * 100 if res.get("test") else 0)
             t.append(res["train_time_s"])
-            mem.append((res["peak_memory_bytes"] or 0) / 2**20 if res["peak_memory_bytes"] is not None else None)
+            mem.append(res[mem_key] / 2**20 if res[mem_key] is not None else None)
         common = dict(name=NAMES[name], marker_color=COLORS[name], legendgroup=name)
         fig.add_trace(go.Bar(x=xs, y=acc, error_y=dict(type="data", array=ci), **common), row=1, col=1)
         fig.add_trace(go.Bar(x=xs, y=t, showlegend=False, **common), row=1, col=2)
