@@ -3,7 +3,7 @@
     python bench/bench_meta.py [--device auto] [--meta-batch 32] [--steps 1,5] [--reps 20] [--out FILE]
 
 Each meta-iteration is the full step (meta-gradient + Adam update) on a fresh-looking batch of
-5-way 1-shot tasks with 15 queries per class. Median of ``--reps`` synchronized timings after a
+N-way K-shot tasks (default 5-way 1-shot, 15 queries per class). Median of ``--reps`` synchronized timings after a
 warm-up; CUDA-graph capture is excluded and printed separately.
 """
 
@@ -46,6 +46,9 @@ def main():
     ap.add_argument("--device", default="auto")
     ap.add_argument("--meta-batch", type=int, default=32)
     ap.add_argument("--steps", default="1,5")
+    ap.add_argument("--n-way", type=int, default=5)
+    ap.add_argument("--k-shot", type=int, default=1, help="5 with --steps 5: PyTorch's published functorch MAML setup")
+    ap.add_argument("--k-query", type=int, default=15)
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--loop-reps", type=int, default=None, help="reps for the slow per-task loop")
     ap.add_argument("--out", type=Path, default=None)
@@ -58,9 +61,9 @@ def main():
     rows = []
     for steps in [int(s) for s in args.steps.split(",")]:
         cfg = RunConfig(
-            n_way=5,
-            k_shot=1,
-            k_query=15,
+            n_way=args.n_way,
+            k_shot=args.k_shot,
+            k_query=args.k_query,
             inner_lr=0.4,
             inner_steps=steps,
             meta_batch=args.meta_batch,
@@ -81,7 +84,10 @@ def main():
                 )
             rows.append(row)
     env = measure.environment(device)
-    print(f"\n{env['device_name']} | torch {env['torch']} | 5-way 1-shot, 15 queries, meta-batch {args.meta_batch}")
+    print(
+        f"\n{env['device_name']} | torch {env['torch']} | {args.n_way}-way {args.k_shot}-shot, {args.k_query} queries, "
+        f"meta-batch {args.meta_batch}"
+    )
     print(f"{'algorithm':9}{'steps':>6}" + "".join(f"{p + ' ms':>12}" for p in paths) + f"{'loop/fast':>12}")
     for r in rows:
         best = min(r[p]["ms"] for p in paths if p != "loop")

@@ -98,6 +98,37 @@ def main():
         ],
         check=False,
     )
+    # PyTorch's published functorch MAML benchmark setup (5-way 5-shot, 15 queries, 5 inner steps, meta-batch 32)
+    subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).with_name("bench_meta.py")),
+            "--device",
+            args.device,
+            "--k-shot",
+            "5",
+            "--steps",
+            "5",
+            "--loop-reps",
+            "1" if args.smoke else "3",
+            "--out",
+            str(args.out / "bench_functorch.json"),
+            *(["--meta-batch", "2", "--reps", "1"] if args.smoke else ["--meta-batch", "32"]),
+        ],
+        check=False,
+    )
+    subprocess.run(  # torch.optim.Adam(capturable=True) against ours inside the CUDA graph
+        [
+            sys.executable,
+            str(Path(__file__).with_name("adam_in_graph.py")),
+            "--device",
+            args.device,
+            "--out",
+            str(args.out / "adam_in_graph.json"),
+            *(["--meta-batch", "2", "--reps", "3"] if args.smoke else []),
+        ],
+        check=False,
+    )
     left = 9 * 60 - (time.perf_counter() - t_all) - 60  # keep a minute for evaluation and writing
     budget20 = max(10.0, min(args.budget_20way, left / 2))
     run(

@@ -242,3 +242,26 @@ def test_saved_for_backward_bytes_are_exact_grow_with_maml_steps_and_stay_flat_f
     assert min(steps) > 0 and max(steps) - min(steps) <= 0.02 * max(steps)  # linear in inner steps
     assert len(set(fomaml)) == 1 and fomaml[0] < maml[0]  # flat: each inner step's graph is freed
     assert saved(2, False, together=True) > saved(2, False)  # all tasks' graphs at once hold more
+
+
+@pytest.mark.parametrize("optimizer", ["mamlviz", "torch"])
+def test_meta_step_with_either_adam_trains_the_same_parameters(optimizer):
+    from mamlviz import RunConfig
+    from mamlviz.engine.step import MetaStep
+
+    params = model.init_params(3, seed=0, dtype=torch.float64)
+    xs, ys, xq, yq = _tasks(T=2)
+    cfg = RunConfig(n_way=3, outer_lr=0.01, inner_lr=0.1, meta_batch=2, train_tasks=2, device="cpu")
+    batch = __import__("mamlviz.engine.tasks", fromlist=["TaskBatch"]).TaskBatch(xs, ys, xq, yq)
+    ours = {k: v.clone() for k, v in params.items()}
+    theirs = {k: v.clone() for k, v in params.items()}
+    a, b = MetaStep("loop", ours, cfg, False, batch), MetaStep("loop", theirs, cfg, False, batch, optimizer=optimizer)
+    a(batch), b(batch)
+    # one step: the same update up to our float32 step count (later steps amplify any difference where
+    # Adam divides a near-zero gradient by its own size)
+    assert all(torch.allclose(ours[k], theirs[k], atol=1e-7) for k in params)
+    b.adam.reset()  # back to a fresh optimizer: the next step equals a first step
+    fresh = {k: v.clone() for k, v in theirs.items()}
+    MetaStep("loop", fresh, cfg, False, batch, optimizer=optimizer)(batch)
+    b(batch)
+    assert all(torch.allclose(fresh[k], theirs[k], atol=1e-12) for k in params)

@@ -29,5 +29,35 @@ class Adam:
             denom = (self.v[k] / bias2.to(p.dtype)).sqrt_().add_(self.eps)
             p.sub_(self.lr * (self.m[k] / bias1.to(p.dtype)) / denom)
 
-    def state(self) -> list[torch.Tensor]:
-        return [self.step, *self.m.values(), *self.v.values()]
+    @torch.no_grad()
+    def reset(self) -> None:
+        """Back to a fresh optimizer, in place (the CUDA graph keeps these tensors' addresses)."""
+        for t in (self.step, *self.m.values(), *self.v.values()):
+            t.zero_()
+
+
+class TorchAdam:
+    """``torch.optim.Adam`` (capturable on CUDA) behind the same two calls, so that the engine can use
+    the library's optimizer if it is as fast inside the CUDA graph: bench/adam_in_graph.py measures it."""
+
+    def __init__(self, params: dict[str, torch.Tensor], lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
+        device = next(iter(params.values())).device
+        self.opt = torch.optim.Adam(
+            list(params.values()), lr=lr, betas=betas, eps=eps, capturable=device.type == "cuda"
+        )
+
+    @torch.no_grad()
+    def update(self, params: dict[str, torch.Tensor], grads: dict[str, torch.Tensor]) -> None:
+        for k, p in params.items():
+            p.grad = grads[k]
+        self.opt.step()
+
+    @torch.no_grad()
+    def reset(self) -> None:
+        for state in self.opt.state.values():
+            for t in state.values():
+                if torch.is_tensor(t):
+                    t.zero_()
+
+
+OPTIMIZERS = {"mamlviz": Adam, "torch": TorchAdam}

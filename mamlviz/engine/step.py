@@ -14,7 +14,7 @@ import torch
 
 from ..config import RunConfig
 from . import measure, meta
-from .adam import Adam
+from .adam import OPTIMIZERS
 from .data import Data
 from .tasks import TaskBatch, TaskSampler
 
@@ -28,9 +28,17 @@ class MetaStep:
     it; the batch is copied into static buffers first. Capture time is kept in ``setup_s``.
     """
 
-    def __init__(self, path: str, params: dict, cfg: RunConfig, first_order: bool, warm_batch: TaskBatch):
+    def __init__(
+        self,
+        path: str,
+        params: dict,
+        cfg: RunConfig,
+        first_order: bool,
+        warm_batch: TaskBatch,
+        optimizer: str = "mamlviz",
+    ):
         self.path, self.params = path, params
-        self.adam = Adam(params, cfg.outer_lr)
+        self.adam = OPTIMIZERS[optimizer](params, cfg.outer_lr)
         self.kw = dict(inner_lr=cfg.inner_lr, inner_steps=cfg.inner_steps, first_order=first_order)
         self.setup_s = 0.0
         if path == "graph":
@@ -47,17 +55,17 @@ class MetaStep:
 
     def _capture(self, warm: TaskBatch):
         self.static = TaskBatch(*(t.clone() for t in (warm.xs, warm.ys, warm.xq, warm.yq)))
-        live = [*self.params.values(), *self.adam.state()]
-        saved = [t.clone() for t in live]
+        saved = {k: t.clone() for k, t in self.params.items()}
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
             for _ in range(3):  # warm-up on a side stream, as CUDA graph capture requires
                 self._body(self.static)
         torch.cuda.current_stream().wait_stream(side)
-        with torch.no_grad():
-            for t, s in zip(live, saved):  # the warm-up must not count as training
-                t.copy_(s)
+        with torch.no_grad():  # the warm-up must not count as training
+            for k, t in self.params.items():
+                t.copy_(saved[k])
+        self.adam.reset()
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
             self.static_out = self._body(self.static)
