@@ -61,12 +61,7 @@ def main():
                 t = time.perf_counter()
                 page.goto(f"http://127.0.0.1:{port}/")
                 page.get_by_role("button", name="Start").and_(page.locator(":enabled")).wait_for(timeout=120_000)
-                page.locator('[data-testid="stImage"] img').first.wait_for(timeout=120_000)  # the latest run's curves
-                page.wait_for_function(
-                    "() => [...document.querySelectorAll('[data-testid=stImage] img')]"
-                    ".some(i => i.complete && i.naturalWidth > 0)",
-                    timeout=120_000,
-                )
+                page.locator('[data-testid="stMarkdown"] svg polyline').first.wait_for(timeout=120_000)
                 ready = time.perf_counter() - t
                 page.locator(".js-plotly-plot .barlayer").first.wait_for(timeout=120_000)
                 charts = time.perf_counter() - t

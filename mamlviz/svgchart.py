@@ -92,6 +92,6 @@ def curves_svg(series: dict, x: str, x_title: str, ema_span: int) -> str:
     )
     width, height = 2 * PANEL_W + 20, PANEL_H + 22
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
-        f'height="{height}" font-family="sans-serif">{"".join(parts)}{legend}</svg>'
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" '
+        f'font-family="sans-serif" role="img" aria-label="training curves">{"".join(parts)}{legend}</svg>'
     )

@@ -130,7 +130,7 @@ def test_live_run_updates_by_itself_then_shows_results(server, browser, tmp_path
         page.wait_for_timeout(250)
     assert len(seen) >= 3, f"progress did not update by itself: {seen}"
     # while training, the curves are a light SVG (both variants' polylines), redrawn by the fragment timer
-    assert page.locator('[data-testid="stImage"] img[src*="svg"]').count() >= 1
+    assert page.locator('[data-testid="stMarkdown"] svg polyline').count() >= 4  # raw and smoothed, both variants
     page.get_by_text("Results", exact=True).wait_for(timeout=120_000)
     page.get_by_text("training time (s)").first.wait_for(timeout=30_000)
     assert page.get_by_text("Recommendation.").count() >= 1

@@ -5,9 +5,8 @@ from types import SimpleNamespace
 
 import streamlit as st
 
-from mamlviz import charts, presets, records, summary, svgchart
+from mamlviz import charts, presets, records, summary
 from mamlviz.config import BY_NAME, FIELDS, RunConfig, validation_errors
-from mamlviz.curves import EMA_SPAN
 from mamlviz.jobs import rate_and_eta
 from views import common
 
@@ -201,7 +200,7 @@ def live_progress(snap: dict, x: str) -> None:
             key=f"curves-{snap['id']}",
         )
     else:  # training: a light SVG, cheap for the browser to redraw while it shares the CPU with training
-        st.image(svgchart.curves_svg(snap["curves"], x, charts.X_AXES[x], EMA_SPAN), width="stretch")
+        common.light_curves(snap["curves"], x)
 
 
 def live_caption(snap: dict, caps) -> None:
@@ -255,7 +254,7 @@ def latest_record() -> None:
         help="Wall-clock seconds show the speed difference directly.",
     )
     curves = {n: r["curve"] for n, r in record["results"].items()}
-    st.image(svgchart.curves_svg(curves, x, charts.X_AXES[x], EMA_SPAN), width="stretch")  # drawn at once
+    common.light_curves(curves, x)  # drawn at once
     common.show_results(record, key="latest", defer_charts=True)
 
 
