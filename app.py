@@ -16,9 +16,12 @@ page = st.navigation(
     ]
 )
 
-# Streamlit's animated "running" indicator shows on every live redraw; on 2 cores a browser drawing it once
-# a second slowed training by about 10 % more than the rest of the live view (bench/live_overhead.py).
-st.html("<style>[data-testid='stStatusWidget']{display:none}</style>")
+# Animations repainted on every live redraw cost a 2-core machine's training most of the live view's price
+# (bench/live_overhead.py): Streamlit's "running" indicator is hidden and progress bars jump, not glide.
+st.html(
+    "<style>[data-testid='stStatusWidget']{display:none}"
+    "[data-testid='stProgress'] *{transition:none!important;animation:none!important}</style>"
+)
 caps = common.capabilities()
 with st.sidebar:
     running = common.registry().running()

@@ -7,7 +7,7 @@ from dataclasses import asdict
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .curves import EMA_SPAN, smoothed
+from .curves import smoothed, span_for
 from .records import ALGORITHMS, Curve, decimate
 from .summary import NAMES, memory_key
 
@@ -68,10 +68,10 @@ def curves(series: dict[str, dict], x: str = "iteration", title: str = "") -> go
             data.append(
                 {
                     **common,
-                    "y": smoothed(c[key]),
+                    "y": smoothed(c[key], span_for(len(c[key]))),
                     "mode": "lines",
                     "showlegend": not axis,
-                    "name": f"{NAMES[name]} (EMA, span {EMA_SPAN}; faint: raw)",
+                    "name": f"{NAMES[name]} (EMA, span {span_for(len(c[key]))}; faint: raw)",
                     "line": {"color": COLORS[name]},
                 }
             )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from html import escape
 
-from .curves import smoothed
+from .curves import smoothed, span_for
 from .records import ALGORITHMS
 from .summary import NAMES
 
@@ -71,8 +71,9 @@ def _panel(series: dict, x: str, key: str, title: str, x_title: str, y_range, ox
     return out
 
 
-def curves_svg(series: dict, x: str, x_title: str, ema_span: int) -> str:
+def curves_svg(series: dict, x: str, x_title: str) -> str:
     """Loss and accuracy of both variants, raw (faint) and smoothed, as one SVG document."""
+    ema_span = span_for(max((len(c["loss"]) for c in series.values() if c), default=0))
     parts = _panel(series, x, "loss", "query loss after adaptation (training tasks)", x_title, None, 0, ema_span)
     parts += _panel(
         series,

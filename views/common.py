@@ -11,7 +11,6 @@ from pathlib import Path
 import streamlit as st
 
 from mamlviz import charts, hosting, paths, records, summary, svgchart
-from mamlviz.curves import EMA_SPAN
 from mamlviz.jobs import JobRegistry
 
 
@@ -60,7 +59,7 @@ def light_curves(series: dict, x: str) -> None:
     """Both variants' training curves as inline SVG: drawn at once, and cheap to redraw every second
     (inline, it cost training less than the same SVG as an image: bench/live_overhead.py). The SVG is
     built from numbers and this app's own labels only."""
-    st.markdown(svgchart.curves_svg(series, x, charts.X_AXES[x], EMA_SPAN), unsafe_allow_html=True)
+    st.markdown(svgchart.curves_svg(series, x, charts.X_AXES[x]), unsafe_allow_html=True)
 
 
 def job_panel(job_id: str, draw: Callable[[dict], None], *, refresh_s: float, stop_label: str = "Stop") -> None:
