@@ -9,11 +9,10 @@ from plotly.subplots import make_subplots
 
 from .curves import smoothed, span_for
 from .records import ALGORITHMS, Curve, decimate
-from .summary import NAMES, memory_key
+from .summary import COLORS, NAMES, memory_key
 
 DRAWN_POINTS = 1000  # per curve: a browser redrawing more only slows the page, not the picture
 
-COLORS = {"maml": "#d62728", "fomaml": "#1f77b4"}
 X_AXES = {"iteration": "meta-iteration", "time_s": "training wall-clock (s)"}
 
 

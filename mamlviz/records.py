@@ -106,7 +106,7 @@ class AlignmentCurve:
     maml_norm: list[float]
     fomaml_norm: list[float]
     correction_norm: list[float]  # |MAML - FOMAML|: what the Hessian term contributes
-    per_layer: dict = _()  # layer ("block 1".."block 4", "head") -> cosine at each point
+    per_layer: dict[str, list[float]] = _()  # layer ("block 1".."block 4", "head") -> cosine at each point
 
 
 @dataclass
@@ -288,6 +288,9 @@ def _type_schema(tp) -> dict:
         if item in (int, float):  # long numeric series: one fast check instead of a schema per item
             return {"type": "array", "finiteNumbers": True}
         return {"type": "array", "items": _type_schema(item)}
+    if origin is dict:
+        key, value = args
+        return {"type": "object", "additionalProperties": _type_schema(value)}
     if is_dataclass(tp):
         return schema_of(tp)
     return {"type": _JSON_TYPES[tp]}
@@ -571,13 +574,20 @@ def unwritable_reason(path: str | os.PathLike) -> str | None:
 # ---- building records (the engine fills in the measurements) -------------------------------------------
 
 
-def new_record(kind: str, config: RunConfig, environment: dict, label: str | None, **parts) -> dict:
-    """A record of ``kind`` with its header filled in; ``parts`` are dataclasses or plain values."""
+def new_id() -> str:
+    """A record id: when it was made, and six random hex digits."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+
+
+def new_record(
+    kind: str, config: RunConfig, environment: dict, label: str | None, record_id: str | None = None, **parts
+) -> dict:
+    """A validated record of ``kind`` with its header filled in; ``parts`` are dataclasses or plain values."""
     record = {
         "schema": SCHEMA,
         "version": VERSION,
         "kind": kind,
-        "id": f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}",
+        "id": record_id or new_id(),
         "label": label or "",
         "created": environment["date"],
         "config": config.to_dict(),

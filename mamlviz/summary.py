@@ -11,6 +11,7 @@ import statistics
 from dataclasses import dataclass
 
 NAMES = {"maml": "MAML", "fomaml": "FOMAML"}
+COLORS = {"maml": "#d62728", "fomaml": "#1f77b4"}  # every chart's, Plotly and SVG alike
 
 
 @dataclass

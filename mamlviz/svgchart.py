@@ -11,9 +11,8 @@ from html import escape
 
 from .curves import smoothed, span_for
 from .records import ALGORITHMS
-from .summary import NAMES
+from .summary import COLORS, NAMES
 
-COLORS = {"maml": "#d62728", "fomaml": "#1f77b4"}
 PANEL_W, PANEL_H, PAD_L, PAD_B, PAD_T = 460, 230, 44, 34, 26
 
 

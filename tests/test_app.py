@@ -85,8 +85,8 @@ def test_preset_fills_the_controls():
     assert at.number_input(key="inner_lr").value == pytest.approx(0.01)
 
 
-def _start_tiny(at):
-    for key, value in TINY_UI.items():
+def _start(at, **settings):
+    for key, value in {**TINY_UI, **settings}.items():
         at.number_input(key=key).set_value(value)
     at.selectbox(key="device").set_value("cpu")
     at.run()
@@ -105,7 +105,7 @@ def _poll(at, until, timeout=180):
 
 
 def test_a_tiny_run_from_the_compare_page_completes_and_shows_results(fresh_server):
-    at = _start_tiny(_app())
+    at = _start(_app())
     assert not at.exception
     at = _poll(at, lambda a: any(s.value == "Results" for s in a.subheader))
     figs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
@@ -259,15 +259,6 @@ def test_results_say_why_they_differ_with_the_measured_alignment(fresh_server, t
     } <= titles
     text = " ".join(m.value for m in at.markdown)
     assert "Why they differ, measured on this run" in text and "Held for backpropagation in one meta-iteration" in text
-
-
-def _start(at, **settings):
-    for key, value in {**TINY_UI, **settings}.items():
-        at.number_input(key=key).set_value(value)
-    at.selectbox(key="device").set_value("cpu")
-    at.run()
-    [b for b in at.sidebar.button if b.label == "Start"][0].click().run()
-    return at
 
 
 def test_stop_is_acknowledged_on_the_click_and_the_evaluation_can_be_skipped(fresh_server):

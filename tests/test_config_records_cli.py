@@ -228,3 +228,10 @@ def test_cli_and_dashboard_share_one_runs_folder(tmp_path, monkeypatch):
     assert records.load(saved[0])["setup"]["launched_from"] == "cli"
     monkeypatch.setenv("MAMLVIZ_RUNS_DIR", str(runs))
     assert paths.runs_dir() == runs
+
+
+def test_per_layer_alignment_values_are_checked_too(tiny_record):
+    bad = json.loads(records.dumps(tiny_record))
+    bad["results"]["maml"]["alignment"]["per_layer"]["head"][0] = 10**400
+    with pytest.raises(records.RecordError, match=r"per_layer\.head.*finite"):
+        records.validate(bad)

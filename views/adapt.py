@@ -22,14 +22,18 @@ def file_state(path, record) -> tuple | None:
         return None
 
 
+def cache_key(path, record) -> tuple:
+    """What identifies a run's networks for the caches below: file, record, the parameter file's state."""
+    return str(path), record["id"], record["params_file"]["sha256"], file_state(path, record)
+
+
 @st.cache_resource(max_entries=4)
-def run_networks(path: str, sha256: str, record_id: str, state: tuple | None = None):
-    """The run's networks (init, MAML, FOMAML), checked against the record's sha256; cached per file
-    state."""
+def run_networks(key: tuple, _record: dict):
+    """The run's networks (init, MAML, FOMAML), checked against the record's sha256; cached per
+    ``cache_key`` (the record itself, underscored, is not hashed)."""
     from mamlviz.engine import explore
 
-    found = {str(p): r for p, r in common.all_records()[0]}
-    return explore.load_params(path, found[path])
+    return explore.load_params(key[0], _record)
 
 
 @st.cache_resource
@@ -42,28 +46,24 @@ def test_data():
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def one_task(
-    path: str, sha256: str, record_id: str, state, task_seed: int, steps: int
-) -> tuple[dict, np.ndarray, list]:
+def one_task(key: tuple, task_seed: int, steps: int, _record: dict) -> tuple[dict, np.ndarray, list]:
     from mamlviz import RunConfig
     from mamlviz.engine import explore
 
-    record = {str(p): r for p, r in common.all_records()[0]}[path]
-    cfg = RunConfig.from_dict(record["config"])
+    cfg = RunConfig.from_dict(_record["config"])
     task = explore.test_task(test_data(), cfg, task_seed)
-    trace = explore.adapt_one(run_networks(path, sha256, record_id, state), task, cfg.inner_lr, steps)
+    trace = explore.adapt_one(run_networks(key, _record), task, cfg.inner_lr, steps)
     support = task.xs[0, :: cfg.k_shot, 0].numpy()  # one image per class
     return trace, support, task.xq[0, :, 0].numpy()
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def many_tasks(path: str, sha256: str, record_id: str, state, steps: int, tasks: int) -> dict:
+def many_tasks(key: tuple, steps: int, tasks: int, _record: dict) -> dict:
     from mamlviz import RunConfig
     from mamlviz.engine import explore
 
-    record = {str(p): r for p, r in common.all_records()[0]}[path]
-    cfg = RunConfig.from_dict(record["config"])
-    return explore.adapt_many(run_networks(path, sha256, record_id, state), test_data(), cfg, steps, tasks)
+    cfg = RunConfig.from_dict(_record["config"])
+    return explore.adapt_many(run_networks(key, _record), test_data(), cfg, steps, tasks)
 
 
 def tiles(
@@ -120,9 +120,7 @@ def one_task_view(path, record, steps: int) -> None:
         st.session_state["adapt-task"] = seed = seed + 1
     c1.markdown(f"**Held-out task #{seed}** (test characters only; {cfg['n_way']}-way {cfg['k_shot']}-shot)")
     with st.spinner("Adapting the three networks to this task…"):
-        trace, support, queries = one_task(
-            str(path), record["params_file"]["sha256"], record["id"], file_state(path, record), seed, steps
-        )
+        trace, support, queries = one_task(cache_key(path, record), seed, steps, record)
     st.image(tiles(support, scale=3), caption="Support set: one image per class, all the networks get to adapt on")
     st.plotly_chart(charts.adaptation(trace, record["config"]["eval_inner_steps"]), key="adapt-one")
     st.markdown(f"Query images after {steps} inner step(s), one row per class: **green** right, **red** wrong.")
@@ -147,7 +145,7 @@ def average_view(path, record, steps: int) -> None:
         "three networks, so more tasks take proportionally longer.",
     )
     with st.spinner(f"Adapting the three networks to {n} tasks, {steps} steps each…"):
-        many = many_tasks(str(path), record["params_file"]["sha256"], record["id"], file_state(path, record), steps, n)
+        many = many_tasks(cache_key(path, record), steps, n, record)
     st.plotly_chart(
         charts.adaptation_average(many, record["chance"], record["config"]["eval_inner_steps"]), key="adapt-many"
     )
@@ -178,7 +176,7 @@ else:
         from mamlviz.engine.explore import ParamsError
 
         try:
-            run_networks(str(path), record["params_file"]["sha256"], record["id"], file_state(path, record))
+            run_networks(cache_key(path, record), record)
         except ParamsError as e:
             st.error(f"This run's networks cannot be shown: {e}. Its other results are on the History page.")
         else:

@@ -15,7 +15,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -240,11 +240,14 @@ def compare(
     )
     statuses = {r.status for r in results.values()}
     status = "stopped" if statuses & {"stopped", "not_run"} else "diverged" if "diverged" in statuses else "complete"
+    record_id = records.new_id()  # names the networks' file too
+    params_file = None if params_dir is None else save_params(Path(params_dir), record_id, {"init": s.init, **trained})
     record = records.new_record(
         "compare",
         cfg,
         measure.environment(s.device),
         label,
+        record_id,
         status=status,
         protocol=_protocol(cfg, s.device, s.path),
         setup=records.CompareSetup(
@@ -260,11 +263,8 @@ def compare(
         results=records.Results(**results),
         baseline=baseline,
         chance=1.0 / cfg.n_way,
-        params_file=None,
+        params_file=params_file,
     )
-    if params_dir is not None:
-        record["params_file"] = asdict(save_params(Path(params_dir), record["id"], {"init": s.init, **trained}))
-        records.validate(record)
     report(Progress(None, "done", cfg.iterations, cfg.iterations), force=True)
     return record
 
