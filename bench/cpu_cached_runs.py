@@ -82,7 +82,7 @@ def main():
         ):
             (args.out / old["params_file"]["file"]).unlink(missing_ok=True)  # the replaced run's networks
         index[f"{name}.json"] = {"file": f"{name}.json", "what": what, "label": label}
-        report = summary.text_report(record) if record["kind"] == "compare" else summary.sweep_report(record)
+        report = summary.report(record)
         print(f"== {label}\n{report}\nwhole run: {wall:.1f} s wall clock", flush=True)
         if record["kind"] == "compare":
             s = record["setup"]

@@ -1,8 +1,9 @@
-"""Command line: `python -m mamlviz compare|sweep|show|data build`. Bad arguments exit with code 2."""
+"""Command line: `python -m mamlviz compare|sweep|study|show|data build`. Bad arguments exit with code 2."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import tempfile
@@ -47,7 +48,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--iterations", type=int, default=20, help="iterations per point")
     s.add_argument("--out", type=Path, default=None)
-    show = sub.add_parser("show", help="print the summary of a run record")
+    st = sub.add_parser(
+        "study",
+        help="a grid of comparisons over settings and seeds, with means and 95%% intervals across seeds",
+        description="Every compare flag may be a comma list; the study runs every combination for every seed.",
+    )
+    for f in FIELDS:
+        flags = [f.cli_flag, "--seeds"] if f.name == "seed" else [f.cli_flag]
+        st.add_argument(*flags, dest=f.name, default=None, help=f"one value or a comma list, each {f.range_text()}")
+    st.add_argument("--label", default=None, help="a name for the study record")
+    st.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="folder for the run records and the study record (default $MAMLVIZ_RUNS_DIR, else the repository's runs/)",
+    )
+    st.add_argument(
+        "--ray",
+        default=None,
+        metavar="ADDRESS|local",
+        help="run on a Ray cluster (host:port), or on a Ray runtime started here ('local'); default: $RAY_ADDRESS "
+        "if set, else one run at a time on this machine without Ray",
+    )
+    st.add_argument("--cpus-per-run", type=int, default=1, help="Ray without GPUs: CPUs each run asks for (default 1)")
+    st.add_argument("--quiet", action="store_true", help="no progress bars, one line per event")
+    show = sub.add_parser("show", help="print the summary of a run or study record")
     show.add_argument("record", type=Path)
     data = sub.add_parser("data", help="the Omniglot array")
     dsub = data.add_subparsers(dest="data_command", required=True, parser_class=_ArgumentParser)
@@ -135,10 +160,12 @@ def main(argv=None) -> int:
             from . import records, summary
 
             record = records.load(ns.record)
-            print(summary.text_report(record) if record["kind"] == "compare" else summary.sweep_report(record))
+            print(summary.report(record))
             return 0
         if ns.command == "data":
             return _data_build(ns)
+        if ns.command == "study":
+            return _study(ns)
         cfg = _config(ns)
         if ns.command == "sweep":
             over, values = _sweep_values(ns, cfg)
@@ -208,4 +235,109 @@ def _data_build(ns) -> int:
     print(f"wrote {out} ({data.images.shape[0]} characters x {data.images.shape[1]} drawings), sha256 {digest}")
     if out == omniglot.SHIPPED and digest != omniglot.SHIPPED_SHA256:
         print("note: differs from the sha256 recorded in mamlviz/omniglot.py; update SHIPPED_SHA256", file=sys.stderr)
+    return 0
+
+
+def _study_plan(ns):
+    from . import study
+
+    values = {f.name: study.parse_values(f, getattr(ns, f.name)) for f in FIELDS if getattr(ns, f.name) is not None}
+    return study.plan(values)
+
+
+class _StudyBars:
+    """A bar for the whole study and one per running comparison (its current variant's iterations)."""
+
+    def __init__(self, total: int, quiet: bool):
+        from tqdm import tqdm
+
+        self.tqdm, self.quiet, self.bars, self.slots = tqdm, quiet, {}, {}
+        self.overall = None if quiet else tqdm(total=total, desc="study", unit="run", file=sys.stderr, position=0)
+
+    def __call__(self, event: str, key: str, payload):
+        if event == "progress":
+            self._progress(key, payload)
+            return
+        if event in ("done", "failed", "cancelled", "retry"):
+            bar = self.bars.pop(key, None)
+            if bar is not None:
+                self.slots.pop(key, None)
+                bar.close()
+            if self.overall is not None and event != "retry":
+                self.overall.update(1)
+        line = self._line(event, key, payload)
+        if line and (self.quiet or event in ("retry", "failed")):
+            print(line, file=sys.stderr)
+        elif line and self.overall is not None and event != "saved":
+            self.overall.write(line, file=sys.stderr)
+
+    @staticmethod
+    def _line(event: str, key: str, payload) -> str | None:
+        if event == "placed":
+            return f"{key}: running on {payload['where']}"
+        if event == "done":
+            return f"{key}: {payload['status']}"
+        if event == "retry":
+            return f"{key}: failed ({payload}); trying once more"
+        if event == "failed":
+            return f"{key}: failed ({payload})"
+        if event == "cancelled":
+            return f"{key}: cancelled"
+        if event == "saved":
+            return f"study record: {payload}"
+        return None
+
+    def _progress(self, key: str, snap: dict):
+        if self.quiet or snap.get("phase") != "train":
+            return
+        if key not in self.bars:
+            slot = min(set(range(1, len(self.slots) + 2)) - set(self.slots.values()))
+            self.slots[key] = slot
+            self.bars[key] = self.tqdm(desc=key, unit="it", file=sys.stderr, position=slot, leave=False)
+        bar = self.bars[key]
+        bar.total = snap["total"]
+        bar.n = snap["iteration"]
+        bar.set_postfix_str(f"{snap['algorithm'].upper()} loss {snap['loss']:.3f}", refresh=True)
+
+    def close(self):
+        for bar in [*self.bars.values(), self.overall]:
+            if bar is not None:
+                bar.close()
+
+
+def _study(ns) -> int:
+    from . import records, study
+    from .executors import RAY_HINT, LocalExecutor, RayExecutor, ray_available
+    from .study_runner import run_study
+
+    try:
+        plan = _study_plan(ns)
+        out = ns.out or runs_dir()
+        problem = records.unwritable_reason(out / "study.json")
+        if problem:
+            raise ValueError(f"{'--out' if ns.out else 'runs folder'}: {problem}")
+        if not 1 <= ns.cpus_per_run <= 256:
+            raise ValueError(f"cpus-per-run: must be from 1 to 256, got {ns.cpus_per_run}")
+        address = ns.ray or os.environ.get("RAY_ADDRESS", "").strip() or None
+        if address and not ray_available():
+            raise ValueError(f"ray: {RAY_HINT}")
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    where = "this machine" if not address else "a local Ray runtime" if address == "local" else f"Ray at {address}"
+    print(f"study: {len(plan.runs)} comparisons on {where}; records in {out}", file=sys.stderr)
+    try:
+        executor = RayExecutor(address, ns.cpus_per_run) if address else LocalExecutor()
+    except (RuntimeError, ConnectionError, ValueError) as e:
+        print(f"error: ray: could not connect to {address} ({e})", file=sys.stderr)
+        return 2
+    stop = _stop_on_signals()
+    bars = _StudyBars(len(plan.runs), ns.quiet)
+    try:
+        record = run_study(plan, out, executor, label=ns.label or "", launched_from="cli", stop=stop, on_event=bars)
+    finally:
+        bars.close()
+        executor.shutdown()
+    print(study.study_report(record))
+    print(f"study record: {out / (record['id'] + '.json')}")
     return 0

@@ -1,10 +1,12 @@
-"""Training jobs for a multi-session UI: one at a time for the whole server, the rest queued.
+"""Training jobs for a multi-session UI: one at a time on this server, or several at once on Ray.
 
-The UI holds only a job id; the worker thread writes into the ``Job`` under its lock and never
-touches the UI (Streamlit drops session-state writes from other threads). One job at a time,
-because CUDA memory counters are per device and two CPU jobs would distort each other's timings.
-A job goes on when the tab that started it closes, and its record is saved to ``runs_dir``.
-No torch at import time: the engine is imported by the worker when a job starts.
+The UI holds only a job id; worker threads write into the ``Job`` under its lock and never touch
+the UI (Streamlit drops session-state writes from other threads). Without a cluster, one job at a
+time, because CUDA memory counters are per device and two CPU jobs would distort each other's
+timings. With a ``RayExecutor`` every job goes to the cluster at once, which runs one per GPU (or
+per CPU share) and queues the rest; each job says where it runs. A job goes on when the tab that
+started it closes, and its record is saved to ``runs_dir``. No torch at import time: the engine is
+imported where a job runs.
 """
 
 from __future__ import annotations
@@ -22,19 +24,21 @@ from pathlib import Path
 
 from . import records
 from .config import RunConfig
+from .executors import Cancelled, LocalExecutor, Task, this_machine
 
 log = logging.getLogger(__name__)
 ACTIVE = ("queued", "running")
 KEEP_FINISHED = 20
+KINDS = ("compare", "sweep", "study")
 
 
 @dataclass
 class Job:
-    kind: str  # "compare" or "sweep"
+    kind: str  # "compare", "sweep" or "study"
     config: dict
     label: str = ""
     owner: str = ""
-    options: dict = field(default_factory=dict)  # sweep: inner_steps, iterations
+    options: dict = field(default_factory=dict)  # sweep: over, values, iterations; study: values
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     created: float = field(default_factory=time.time)
     state: str = "queued"  # queued, running, done, stopped, failed, cancelled
@@ -49,6 +53,8 @@ class Job:
     traceback: str | None = None  # for the server log and a local user; never shown on a hosted copy
     started: float | None = None
     finished: float | None = None
+    where: str | None = None  # the machine (and GPU) it runs on, once it starts
+    runs: dict = field(default_factory=dict)  # study: run key -> {state, where, attempts, progress, error}
     stop_event: threading.Event = field(default_factory=threading.Event, repr=False)
     skip_eval: threading.Event = field(default_factory=threading.Event, repr=False)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -69,6 +75,29 @@ class Job:
                 c["time_s"].append(snap["elapsed_s"])
                 c["loss"].append(snap["loss"])
                 c["accuracy"].append(snap["accuracy"])
+
+    def placed(self, where: str, pid: int | None = None) -> None:
+        with self.lock:
+            self.where = where
+            if self.state == "queued":
+                self.state, self.phase, self.started = "running", "setup", time.time()
+
+    def on_study_event(self, event: str, key: str, payload) -> None:
+        """``run_study``'s events: each run's state, place and latest progress."""
+        if not key:
+            return
+        with self.lock:
+            run = self.runs.setdefault(key, {"state": "pending", "where": None, "attempts": 0, "progress": None})
+            if event == "placed":
+                run.update(state="running", where=payload["where"], attempts=run["attempts"] + 1)
+            elif event == "progress":
+                run["progress"] = dict(payload)
+            elif event == "done":
+                run["state"] = "done" if payload["status"] == "complete" else "stopped"
+            elif event in ("retry", "failed"):
+                run.update(state="pending" if event == "retry" else "failed", error=payload)
+            elif event == "cancelled":
+                run["state"] = "cancelled"
 
     def snapshot(self) -> dict:
         """A consistent copy for drawing (the worker keeps writing to the original)."""
@@ -94,6 +123,8 @@ class Job:
                 "traceback",
                 "started",
                 "finished",
+                "where",
+                "runs",
             )
             return {**copy.deepcopy({k: getattr(self, k) for k in keep}), **flags}
 
@@ -105,10 +136,11 @@ class Job:
 class JobRegistry:
     """The server-wide queue: ``submit`` returns at once; a single worker thread runs jobs in order."""
 
-    def __init__(self, runs_dir: str | Path, run_compare=None, run_sweep=None):
+    def __init__(self, runs_dir: str | Path, run_compare=None, run_sweep=None, executor=None):
         atexit.register(self.shutdown)  # server stop (SIGTERM, Ctrl-C): finish the iteration, save, then exit
         self.runs_dir = Path(runs_dir)
         self._run_compare, self._run_sweep = run_compare, run_sweep
+        self.executor = executor  # a RayExecutor: jobs run at once on the cluster; None: here, in turn
         self._lock = threading.Lock()
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._queue: deque[Job] = deque()
@@ -117,16 +149,31 @@ class JobRegistry:
         self._worker = threading.Thread(target=self._work, name="mamlviz-jobs", daemon=True)
         self._worker.start()
 
+    @property
+    def parallel(self) -> bool:
+        return self.executor is not None
+
     def submit(self, kind: str, config: RunConfig | dict, label: str = "", owner: str = "", **options) -> Job:
-        if kind not in ("compare", "sweep"):
-            raise ValueError(f"kind: must be 'compare' or 'sweep', got {kind!r}")
+        """Queue a job. A study's ``values`` (field -> list, "seed" -> seeds) are planned and checked here."""
+        if kind not in KINDS:
+            raise ValueError(f"kind: must be one of {', '.join(KINDS)}, got {kind!r}")
         cfg = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)  # validated here
+        if kind == "study":
+            from .study import plan
+
+            options["values"] = {**{k: [v] for k, v in cfg.to_dict().items()}, **options.get("values", {})}
+            runs = plan(options["values"]).runs
         job = Job(kind=kind, config=cfg.to_dict(), label=label, owner=owner, options=options)
+        if kind == "study":
+            job.runs = {r.key: {"state": "pending", "where": None, "attempts": 0, "progress": None} for r in runs}
         with self._lock:
             if self._closed:
                 raise RuntimeError("the job registry is shut down")
             self._jobs[job.id] = job
-            self._queue.append(job)
+            if self.parallel:  # the cluster queues it until it has room
+                threading.Thread(target=self._run, args=(job,), name=f"mamlviz-job-{job.id}", daemon=True).start()
+            else:
+                self._queue.append(job)
             self._trim()
             self._wake.notify_all()
         return job
@@ -138,6 +185,11 @@ class JobRegistry:
     def running(self) -> Job | None:
         with self._lock:
             return next((j for j in self._jobs.values() if j.state == "running"), None)
+
+    def active_jobs(self) -> list[Job]:
+        """Every queued or running job, oldest first: the server's jobs view."""
+        with self._lock:
+            return [j for j in self._jobs.values() if j.active]
 
     def position(self, job_id: str) -> int | None:
         """1 for the next job to run, None when not queued."""
@@ -153,7 +205,7 @@ class JobRegistry:
             job = self._jobs.get(job_id)
             if job is None:
                 return
-            job.stop_event.set()
+            job.stop_event.set()  # on Ray, a run still waiting for room is cancelled by the executor
             if job in self._queue:
                 self._queue.remove(job)
                 with job.lock:
@@ -175,7 +227,13 @@ class JobRegistry:
                 job.skip_eval.set()
             self._queue.clear()
             self._wake.notify_all()
+            running = [j for j in self._jobs.values() if j.active]
         self._worker.join(timeout)
+        deadline = time.monotonic() + timeout
+        while self.parallel and any(j.active for j in running) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if self.executor is not None:
+            self.executor.shutdown()
 
     def _trim(self):
         finished = [j for j in self._jobs.values() if not j.active]
@@ -199,27 +257,16 @@ class JobRegistry:
             problem = self.unwritable_reason()
             if problem:  # checked before training: an hour of training must not end in a lost record
                 raise RecordsFolderError(f"run records cannot be saved: {problem}")
-            if job.kind == "compare":
-                run = self._run_compare or _engine().compare
-                extra = {"skip_eval": job.skip_eval, "params_dir": self.runs_dir}
-            else:
-                run = self._run_sweep or _engine().sweep
-                extra = {}
-            record = run(
-                job.config,
-                on_progress=job.on_progress,
-                stop=job.stop_event,
-                label=job.label,
-                launched_from="dashboard",
-                **extra,
-                **job.options,
-            )
+            record = self._execute(job)
+            if record is None:
+                return
             with job.lock:  # the results are the user's from here on, saved or not
                 job.record = record
                 job.state = "stopped" if record.get("status") == "stopped" else "done"
             target = self.runs_dir / f"{record['id']}.json"
             try:
-                records.save(record, target)
+                if job.kind != "study":  # a study saved itself and its runs as they came
+                    records.save(record, target)
                 with job.lock:
                     job.record_path = str(target)
             except OSError as e:
@@ -234,6 +281,72 @@ class JobRegistry:
         finally:
             with job.lock:
                 job.phase, job.finished = "finished", time.time()
+
+    def _execute(self, job: Job) -> dict | None:
+        """Run the job where it belongs and return its record (None: cancelled before it started)."""
+        if job.kind == "study":
+            from .study import plan
+            from .study_runner import run_study
+
+            if not self.parallel:
+                job.placed(this_machine())
+            executor = self.executor or LocalExecutor()
+            try:
+                return run_study(
+                    plan(job.options["values"]),
+                    self.runs_dir,
+                    executor,
+                    label=job.label,
+                    launched_from="dashboard",
+                    stop=job.stop_event,
+                    on_event=lambda event, key, payload: self._study_event(job, event, key, payload),
+                )
+            finally:
+                if executor is not self.executor:
+                    executor.shutdown()
+        if self.parallel:
+            task = Task(
+                job.kind,
+                job.config,
+                {"label": job.label, "launched_from": "dashboard", **job.options},
+                params_dir=str(self.runs_dir) if job.kind == "compare" else None,
+                stop=job.stop_event,
+                skip_eval=job.skip_eval,
+                on_progress=job.on_progress,
+                on_placed=job.placed,
+            )
+            try:
+                return self.executor.submit(task).result()
+            except Cancelled:
+                with job.lock:
+                    job.state, job.phase, job.finished = "cancelled", "cancelled", time.time()
+                return None
+        job.placed(this_machine())
+        if job.kind == "compare":
+            run = self._run_compare or _engine().compare
+            extra = {"skip_eval": job.skip_eval, "params_dir": self.runs_dir}
+        else:
+            run = self._run_sweep or _engine().sweep
+            extra = {}
+        return run(
+            job.config,
+            on_progress=job.on_progress,
+            stop=job.stop_event,
+            label=job.label,
+            launched_from="dashboard",
+            **extra,
+            **job.options,
+        )
+
+    @staticmethod
+    def _study_event(job: Job, event: str, key: str, payload) -> None:
+        if event == "saved":
+            with job.lock:
+                job.record_path = payload
+                job.phase = "running the grid"
+        elif event == "placed" and job.state == "queued":
+            job.placed("the Ray cluster")
+        job.on_study_event(event, key, payload)
 
     def unwritable_reason(self) -> str | None:
         """Why records cannot be saved in the runs folder right now, or None."""

@@ -30,8 +30,11 @@ from .config import ConfigError, RunConfig
 
 SCHEMA = "mamlviz.run"
 VERSION = 2
-KINDS = ("compare", "sweep")
+KINDS = ("compare", "sweep", "study")
 STATUSES = ("complete", "stopped", "diverged", "not_run")
+STUDY_STATUSES = ("running", "complete", "stopped")  # running: rewritten as each of its runs ends
+RUN_STATES = ("pending", "running", "done", "stopped", "failed", "cancelled")  # one run of a study
+EXECUTORS = ("local", "ray")
 ALGORITHMS = ("maml", "fomaml")  # the order they train in and are shown in
 FIRST_ORDER = {"maml": False, "fomaml": True}
 LAUNCHERS = ("python", "cli", "dashboard", "unknown")
@@ -273,6 +276,87 @@ class SweepRecord(_Header):
     points: list[SweepPoint] = _()
 
 
+@dataclass
+class StudyRun:
+    """One comparison of a study: its setting and seed, where it ran, and what became of it."""
+
+    key: str = _(minLength=1)  # "inner_steps=3 seed=1": the setting and the seed, in words
+    setting: dict = _()  # the varied fields (seed excluded) -> this run's values
+    seed: int = _(minimum=0)
+    state: str = _(enum=RUN_STATES)
+    attempts: int = _(minimum=0)  # 2: it failed or was lost once and was retried
+    record_file: str | None = _(pattern=r"^[A-Za-z0-9_.-]+\.json$")  # a name in the study record's folder
+    where: str | None = _()  # the machine (and GPU) it ran on
+    error: str | None = _()  # why its last attempt failed (earlier attempts: in ``errors``)
+    errors: list[str] = _()
+
+
+@dataclass
+class Stat:
+    """A mean across seeds with its 95 % t-interval half-width (None with a single seed)."""
+
+    mean: float = _()
+    ci95: float | None = _(minimum=0)
+    n: int = _(minimum=1)
+
+
+@dataclass
+class VariantStats:
+    accuracy: Stat | None = _()  # test accuracy after adaptation, 0..1
+    train_time_s: Stat | None = _()
+    per_iteration_ms: Stat | None = _()
+    memory_bytes: Stat | None = _()  # the figure named by StudyProtocol.memory
+
+
+@dataclass
+class StudySetting:
+    """The aggregates of one setting of the grid, over the seeds whose runs completed."""
+
+    setting: dict = _()
+    seeds: list[int] = _()
+    maml: VariantStats = _()
+    fomaml: VariantStats = _()
+    accuracy_diff: Stat | None = _()  # MAML - FOMAML, paired by seed (same tasks, same initialisation)
+    time_ratio: Stat | None = _()  # MAML / FOMAML training time, paired by seed
+    memory_ratio: Stat | None = _()
+    paths: list[str] = _()  # the meta-gradient paths its runs took: more than one makes time and memory vary
+
+
+@dataclass
+class StudyProtocol:
+    grid: dict = _()  # field -> its values, for the fields the study varies (seed excluded)
+    seeds: list[int] = _()
+    runs: int = _(minimum=1)
+    statistics: str = _()
+    memory: str = _()
+    executor: str = _(enum=EXECUTORS)
+    parallel: str = _()  # how runs shared the machines: what their times can be compared with
+    retries: str = _()
+
+
+@dataclass
+class StudySetup:
+    launched_from: str = _(enum=LAUNCHERS)
+    executor: str = _(enum=EXECUTORS)
+    address: str | None = _()  # the Ray cluster, when there is one
+    resources: dict = _()  # the cluster's resources when the study started (CPU, GPU counts)
+    per_run: dict = _()  # what each run asked for: {"GPU": 1} or {"CPU": 2}
+    devices: list[str] = _()  # the devices its runs reported (more than one: times are not comparable)
+    started: str = _()
+    updated: str = _()
+    wall_time_s: float = _(minimum=0)
+
+
+@dataclass
+class StudyRecord(_Header):
+    status: str = _(enum=STUDY_STATUSES)
+    environment: Environment | None = _()  # the first finished run's; None until one finishes
+    protocol: StudyProtocol = _()
+    setup: StudySetup = _()
+    runs: list[StudyRun] = _()
+    settings: list[StudySetting] = _()
+
+
 # ---- the JSON Schema, derived from the dataclasses ----------------------------------------------------
 
 _JSON_TYPES = {int: "integer", float: "number", str: "string", bool: "boolean", dict: "object"}
@@ -325,7 +409,11 @@ def _finite_numbers(validator, value, instance, schema):
 
 
 _Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"finiteNumbers": _finite_numbers})
-VALIDATORS = {"compare": _Validator(schema_of(CompareRecord)), "sweep": _Validator(schema_of(SweepRecord))}
+VALIDATORS = {
+    "compare": _Validator(schema_of(CompareRecord)),
+    "sweep": _Validator(schema_of(SweepRecord)),
+    "study": _Validator(schema_of(StudyRecord)),
+}
 
 
 def _where(error: jsonschema.ValidationError) -> str:
@@ -580,16 +668,23 @@ def new_id() -> str:
 
 
 def new_record(
-    kind: str, config: RunConfig, environment: dict, label: str | None, record_id: str | None = None, **parts
+    kind: str,
+    config: RunConfig,
+    environment: dict | None,
+    label: str | None,
+    record_id: str | None = None,
+    created: str | None = None,
+    **parts,
 ) -> dict:
-    """A validated record of ``kind`` with its header filled in; ``parts`` are dataclasses or plain values."""
+    """A validated record of ``kind`` with its header filled in; ``parts`` are dataclasses or plain values.
+    ``created`` defaults to the environment's date (when the measurement was made)."""
     record = {
         "schema": SCHEMA,
         "version": VERSION,
         "kind": kind,
         "id": record_id or new_id(),
         "label": label or "",
-        "created": environment["date"],
+        "created": created or environment["date"],
         "config": config.to_dict(),
         "environment": environment,
     }

@@ -266,6 +266,15 @@ def text_report(record: dict) -> str:
     return "\n".join(lines)
 
 
+def report(record: dict) -> str:
+    """The text summary of any record: a comparison, a sweep or a study."""
+    if record["kind"] == "study":
+        from .study import study_report  # study builds on this module
+
+        return study_report(record)
+    return text_report(record) if record["kind"] == "compare" else sweep_report(record)
+
+
 def sweep_report(record: dict) -> str:
     """The sweep as text: time, memory and gradient alignment per point."""
     head = (

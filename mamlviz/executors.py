@@ -1,0 +1,366 @@
+"""Where runs execute: on this machine, one at a time, or as Ray tasks across a cluster.
+
+Both executors take a ``Task`` (what to run, and the stop switches its owner holds) and return a
+``concurrent.futures.Future`` of its run record; progress snapshots and the place a run landed on
+come back through the task's callbacks, called from the executor's own thread. The study runner and
+the dashboard's job registry use either one the same way. No torch here (the engine is imported
+where a run executes); Ray is imported only when a ``RayExecutor`` is made.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent
+RAY_HINT = "Ray is not installed: pip install -r requirements-cluster.txt (adds ray[default] 2.60)"
+
+
+class Cancelled(Exception):
+    """The run was stopped before it started."""
+
+
+@dataclass
+class Task:
+    kind: str  # "compare" or "sweep"
+    config: dict
+    options: dict = field(default_factory=dict)  # label, launched_from; sweep: over, values, iterations
+    params_dir: str | None = None  # compare: save the networks here (on this machine)
+    stop: threading.Event = field(default_factory=threading.Event)
+    skip_eval: threading.Event = field(default_factory=threading.Event)
+    on_progress: Callable[[dict], None] | None = None
+    on_placed: Callable[[str, int], None] | None = None  # where it runs and its process id, once it starts
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    pid: int | None = None  # the process running it, once it starts
+
+
+def _execute(kind: str, config: dict, options: dict, stop, skip_eval, on_progress, params_dir) -> dict:
+    """Run a comparison or a sweep in this process (a Ray worker's or the app's own)."""
+    from . import engine
+
+    if kind == "compare":
+        return engine.compare(
+            config, on_progress=on_progress, stop=stop, skip_eval=skip_eval, params_dir=params_dir, **options
+        )
+    return engine.sweep(config, on_progress=on_progress, stop=stop, **options)
+
+
+def this_machine() -> str:
+    return f"{socket.gethostname()} (this machine)"
+
+
+def ray_address() -> str | None:
+    """The Ray cluster the dashboard sends runs to: $MAMLVIZ_RAY_ADDRESS, else $RAY_ADDRESS, else none."""
+    for name in ("MAMLVIZ_RAY_ADDRESS", "RAY_ADDRESS"):
+        value = os.environ.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
+def ray_available() -> bool:
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class LocalExecutor:
+    """One run at a time, in a worker thread of this process: timings never compete with each other."""
+
+    name = "local"
+    address = None
+    per_run: dict = {}
+
+    def __init__(self):
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="mamlviz-run")
+
+    def resources(self) -> dict:
+        return {"CPU": os.cpu_count() or 1}
+
+    def parallel_words(self) -> str:
+        return "one run at a time on one machine: times are comparable across the study's runs"
+
+    def submit(self, task: Task) -> Future:
+        return self._pool.submit(self._run, task)
+
+    def _run(self, task: Task) -> dict:
+        if task.stop.is_set():
+            raise Cancelled()
+        task.pid = os.getpid()
+        if task.on_placed:
+            task.on_placed(this_machine(), task.pid)
+        on_progress = task.on_progress or (lambda snap: None)
+        return _execute(task.kind, task.config, task.options, task.stop, task.skip_eval, on_progress, task.params_dir)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+# ---- Ray -------------------------------------------------------------------------------------------------
+
+
+class _Hub:
+    """A Ray actor between the driver and its running tasks: progress goes up, stop requests go down."""
+
+    def __init__(self):
+        self.inbox: list[tuple[str, str, object]] = []
+        self.flags: dict[str, tuple[bool, bool]] = {}
+
+    def post(self, tid: str, items: list) -> tuple[bool, bool]:
+        """A task's news ((id, kind, payload) items); returns that task's (stop, skip_eval) flags."""
+        self.inbox.extend(items)
+        return self.flags.get(tid, (False, False))
+
+    def drain(self) -> list:
+        out, self.inbox = self.inbox, []
+        return out
+
+    def request(self, tid: str, stop: bool, skip_eval: bool) -> None:
+        self.flags[tid] = (stop, skip_eval)
+
+
+def _where(threads: int | None) -> str:
+    import ray
+
+    gpus = ray.get_gpu_ids()
+    host = f"{socket.gethostname()} ({ray.util.get_node_ip_address()})"
+    return host + (f", GPU {','.join(map(str, gpus))}" if gpus else f", {threads or 1} CPU thread(s)")
+
+
+def _run_on_worker(tid: str, kind: str, config: dict, options: dict, save_params: bool, hub, threads: int | None):
+    """A Ray task: run one comparison or sweep, posting progress every half second and taking stop
+    requests; returns the record and any networks' files (bytes), which the driver writes."""
+    import ray
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    stop, skip = threading.Event(), threading.Event()
+    hub.post.remote(tid, [(tid, "placed", {"where": _where(threads), "pid": os.getpid()})])
+    pending, lock, finished, replies = [], threading.Lock(), threading.Event(), []
+
+    def on_progress(snap):
+        with lock:
+            pending.append((tid, "progress", snap))
+
+    def flush():
+        # Never wait on the hub: while a task blocks in ray.get, Ray lends its CPUs to another task,
+        # and the cluster would run more comparisons at once than it has room for.
+        with lock:
+            items = pending[:]
+            pending.clear()
+        replies.append(hub.post.remote(tid, items))
+        ready, _ = ray.wait(replies, num_returns=len(replies), timeout=0)
+        for ref in ready:
+            replies.remove(ref)
+            wants_stop, wants_skip = ray.get(ref)
+            if wants_stop:
+                stop.set()
+            if wants_skip:
+                skip.set()
+
+    def pump():
+        while not finished.wait(0.5):
+            flush()
+
+    pumper = threading.Thread(target=pump, daemon=True)
+    pumper.start()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            record = _execute(kind, config, options, stop, skip, on_progress, tmp if save_params else None)
+            files = {p.name: p.read_bytes() for p in Path(tmp).glob("*.safetensors")}
+    finally:
+        finished.set()
+        pumper.join()
+        flush()
+    return record, files
+
+
+def _send_token_if_any() -> None:
+    """Clusters started by ``ray start`` use token authentication (Ray's default), but a client sends
+    its token only in token mode: turn it on, as ``ray start`` does, when there is a token to send
+    (a cluster without authentication accepts it too)."""
+    if "RAY_AUTH_MODE" in os.environ:
+        return
+    try:
+        from ray._private.authentication.authentication_token_setup import (
+            maybe_enable_token_auth_if_token_available,
+        )
+    except ImportError:  # another Ray version: the RAY_AUTH_MODE variable still works
+        return
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class _Live:
+    task: Task
+    ref: object
+    future: Future
+    placed: bool = False
+    sent: tuple[bool, bool] = (False, False)
+
+
+class RayExecutor:
+    """Each run is a Ray task: one GPU each where the cluster has GPUs, else ``cpus_per_run`` CPUs, so
+    the cluster runs as many at once as it has room for and queues the rest. ``address``: a running
+    cluster ("host:port"), or "local" for a Ray runtime on this machine (``local_cpus`` CPUs)."""
+
+    name = "ray"
+
+    def __init__(self, address: str = "local", cpus_per_run: int = 1, local_cpus: int | None = None):
+        try:
+            import ray
+        except ImportError:
+            raise RuntimeError(RAY_HINT) from None
+        if not 1 <= cpus_per_run <= 256:
+            raise ValueError(f"cpus_per_run: must be from 1 to 256, got {cpus_per_run}")
+        self._ray = ray
+        # the package travels with the tasks, so worker nodes need Ray and torch but not mamlviz
+        runtime_env = {"py_modules": [str(PACKAGE)], "env_vars": {"RAY_DEDUP_LOGS": "0"}}
+        self._owns_runtime = not ray.is_initialized()  # else whoever started Ray here ends it
+        if self._owns_runtime:
+            if address == "local":
+                ray.init(num_cpus=local_cpus, include_dashboard=False, runtime_env=runtime_env, log_to_driver=False)
+            else:
+                _send_token_if_any()
+                ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
+        self.address = address if address != "local" else None
+        self._resources = {k: v for k, v in ray.cluster_resources().items() if k in ("CPU", "GPU")}
+        gpus = self._resources.get("GPU", 0) >= 1
+        self.per_run = {"GPU": 1} if gpus else {"CPU": cpus_per_run}
+        self._threads = None if gpus else cpus_per_run
+        options = {"num_gpus": 1, "num_cpus": 1} if gpus else {"num_cpus": cpus_per_run}
+        self._remote = ray.remote(max_retries=0, **options)(_run_on_worker)
+        self._hub = ray.remote(num_cpus=0)(_Hub).remote()
+        self._lock = threading.Lock()
+        self._live: dict[str, _Live] = {}
+        self._closed = threading.Event()
+        self._pump = threading.Thread(target=self._pump_loop, name="mamlviz-ray", daemon=True)
+        self._pump.start()
+
+    def resources(self) -> dict:
+        return dict(self._resources)
+
+    def parallel_words(self) -> str:
+        if "GPU" in self.per_run:
+            return "one run per GPU, as many at once as the cluster has GPUs: times compare across one GPU model"
+        return (
+            f"runs in parallel on the cluster's CPUs, {self.per_run['CPU']} CPU thread(s) each: runs that share a "
+            "machine compete for its memory bandwidth, so times compare within this study, not with runs made alone"
+        )
+
+    def submit(self, task: Task) -> Future:
+        future: Future = Future()
+        future.set_running_or_notify_cancel()
+        args = (task.id, task.kind, task.config, task.options, bool(task.params_dir), self._hub, self._threads)
+        ref = self._remote.remote(*args)
+        with self._lock:
+            self._live[task.id] = _Live(task, ref, future)
+        return future
+
+    def _pump_loop(self):
+        while not self._closed.wait(0.2):
+            try:
+                self._pump_once()
+            except Exception as e:  # a lost connection must not leave futures hanging forever
+                with self._lock:
+                    lives, self._live = list(self._live.values()), {}
+                for live in lives:
+                    live.future.set_exception(e)
+
+    def _pump_once(self):
+        ray = self._ray
+        with self._lock:
+            lives = dict(self._live)
+        if not lives:
+            return
+        for tid, kind, payload in ray.get(self._hub.drain.remote()):
+            live = lives.get(tid)
+            if live is None:
+                continue
+            if kind == "placed":
+                live.placed, live.task.pid = True, payload["pid"]
+                if live.task.on_placed:
+                    live.task.on_placed(payload["where"], payload["pid"])
+            elif kind == "progress" and live.task.on_progress:
+                live.task.on_progress(payload)
+        for tid, live in lives.items():
+            wanted = (live.task.stop.is_set(), live.task.skip_eval.is_set())
+            if wanted != live.sent:
+                self._hub.request.remote(tid, *wanted)
+                if wanted[0] and not live.placed:
+                    ray.cancel(live.ref)  # still waiting for room: it never starts
+                live.sent = wanted
+        refs = [live.ref for live in lives.values()]
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
+        for tid, live in lives.items():
+            if live.ref in ready:
+                with self._lock:
+                    self._live.pop(tid, None)
+                self._resolve(live)
+
+    def _resolve(self, live: _Live):
+        ray = self._ray
+        try:
+            record, files = ray.get(live.ref)
+            if live.task.params_dir:
+                for name, data in files.items():
+                    _write_atomic(Path(live.task.params_dir) / name, data)
+        except ray.exceptions.TaskCancelledError:
+            live.future.set_exception(Cancelled())
+        except ray.exceptions.RayTaskError as e:  # the run raised: pass on its own exception
+            cause = e.cause if isinstance(getattr(e, "cause", None), Exception) else e
+            live.future.set_exception(Cancelled() if isinstance(cause, Cancelled) else cause)
+        except Exception as e:  # a worker or node lost, an object lost
+            live.future.set_exception(e)
+        else:
+            live.future.set_result(record)
+
+    def shutdown(self) -> None:
+        """Stop every task and let go of the cluster (a local runtime ends with it)."""
+        with self._lock:
+            lives = list(self._live.values())
+        for live in lives:
+            live.task.stop.set()
+            live.task.skip_eval.set()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._live:
+                    break
+            time.sleep(0.2)
+        self._closed.set()
+        self._pump.join(5)
+        if self._owns_runtime:
+            self._ray.shutdown()
+
+
+def describe_failure(e: BaseException) -> str:
+    """One line for a failed or lost run."""
+    name = type(e).__name__
+    text = str(e).strip().splitlines()
+    first = next((line for line in text if line.strip()), "")
+    return f"{name}: {first[:300]}" if first else name
