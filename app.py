@@ -12,6 +12,7 @@ page = st.navigation(
         st.Page("views/theory.py", title="Theory", icon=":material/functions:"),
         st.Page("views/scaling.py", title="Scaling", icon=":material/show_chart:"),
         st.Page("views/adapt.py", title="Adaptation", icon=":material/model_training:"),
+        st.Page("views/study.py", title="Studies", icon=":material/grid_view:"),
         st.Page("views/history.py", title="History", icon=":material/history:"),
     ]
 )
@@ -24,9 +25,9 @@ st.html(
 )
 caps = common.capabilities()
 with st.sidebar:
-    running = common.registry().running()
-    if running is not None:
-        st.caption(f"Server: a {running.kind} run is in progress ({running.label or running.id}).")
+    registry = common.registry()
+    common.jobs_view(registry)
+    st.caption(common.where_runs_go(registry))
     st.caption(
         ("Hosted mode · " if caps.hosted else "")
         + caps.device_name

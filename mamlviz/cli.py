@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import tempfile
@@ -67,8 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--ray",
         default=None,
         metavar="ADDRESS|local",
-        help="run on a Ray cluster (host:port), or on a Ray runtime started here ('local'); default: $RAY_ADDRESS "
-        "if set, else one run at a time on this machine without Ray",
+        help="run on a Ray cluster (host:port), or on a Ray runtime started here ('local'); default: "
+        "$MAMLVIZ_RAY_ADDRESS or $RAY_ADDRESS if set, else one run at a time on this machine without Ray",
     )
     st.add_argument("--cpus-per-run", type=int, default=1, help="Ray without GPUs: CPUs each run asks for (default 1)")
     st.add_argument("--quiet", action="store_true", help="no progress bars, one line per event")
@@ -307,7 +306,7 @@ class _StudyBars:
 
 def _study(ns) -> int:
     from . import records, study
-    from .executors import RAY_HINT, LocalExecutor, RayExecutor, ray_available
+    from .executors import RAY_HINT, LocalExecutor, RayExecutor, ray_address, ray_available
     from .study_runner import run_study
 
     try:
@@ -318,7 +317,7 @@ def _study(ns) -> int:
             raise ValueError(f"{'--out' if ns.out else 'runs folder'}: {problem}")
         if not 1 <= ns.cpus_per_run <= 256:
             raise ValueError(f"cpus-per-run: must be from 1 to 256, got {ns.cpus_per_run}")
-        address = ns.ray or os.environ.get("RAY_ADDRESS", "").strip() or None
+        address = ns.ray or ray_address()
         if address and not ray_available():
             raise ValueError(f"ray: {RAY_HINT}")
     except ValueError as e:
@@ -340,4 +339,7 @@ def _study(ns) -> int:
         executor.shutdown()
     print(study.study_report(record))
     print(f"study record: {out / (record['id'] + '.json')}")
-    return 0
+    failed = sum(r["state"] == "failed" for r in record["runs"])
+    if failed:
+        print(f"error: {failed} of {len(record['runs'])} comparisons failed (see above)", file=sys.stderr)
+    return 1 if failed else 0

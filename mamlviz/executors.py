@@ -9,6 +9,7 @@ where a run executes); Ray is imported only when a ``RayExecutor`` is made.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import tempfile
@@ -20,6 +21,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import records
+
+log = logging.getLogger(__name__)
 PACKAGE = Path(__file__).resolve().parent
 RAY_HINT = "Ray is not installed: pip install -r requirements-cluster.txt (adds ray[default] 2.60)"
 
@@ -159,15 +163,19 @@ def _run_on_worker(tid: str, kind: str, config: dict, options: dict, save_params
         with lock:
             items = pending[:]
             pending.clear()
-        replies.append(hub.post.remote(tid, items))
-        ready, _ = ray.wait(replies, num_returns=len(replies), timeout=0)
-        for ref in ready:
-            replies.remove(ref)
-            wants_stop, wants_skip = ray.get(ref)
-            if wants_stop:
-                stop.set()
-            if wants_skip:
-                skip.set()
+        try:
+            replies.append(hub.post.remote(tid, items))
+            ready, _ = ray.wait(replies, num_returns=len(replies), timeout=0)
+            for ref in ready:
+                replies.remove(ref)
+                wants_stop, wants_skip = ray.get(ref)
+                if wants_stop:
+                    stop.set()
+                if wants_skip:
+                    skip.set()
+        except Exception:  # the hub is gone (its driver left): nobody listens, so end the run
+            stop.set()
+            skip.set()
 
     def pump():
         while not finished.wait(0.5):
@@ -201,19 +209,6 @@ def _send_token_if_any() -> None:
     maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 @dataclass
 class _Live:
     task: Task
@@ -233,6 +228,7 @@ class RayExecutor:
     def __init__(self, address: str = "local", cpus_per_run: int = 1, local_cpus: int | None = None):
         try:
             import ray
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
         except ImportError:
             raise RuntimeError(RAY_HINT) from None
         if not 1 <= cpus_per_run <= 256:
@@ -249,12 +245,14 @@ class RayExecutor:
                 ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
         self.address = address if address != "local" else None
         self._resources = {k: v for k, v in ray.cluster_resources().items() if k in ("CPU", "GPU")}
-        gpus = self._resources.get("GPU", 0) >= 1
-        self.per_run = {"GPU": 1} if gpus else {"CPU": cpus_per_run}
-        self._threads = None if gpus else cpus_per_run
-        options = {"num_gpus": 1, "num_cpus": 1} if gpus else {"num_cpus": cpus_per_run}
-        self._remote = ray.remote(max_retries=0, **options)(_run_on_worker)
-        self._hub = ray.remote(num_cpus=0)(_Hub).remote()
+        self._gpus = self._resources.get("GPU", 0) >= 1
+        self._cpus_per_run = cpus_per_run
+        self.per_run = {"GPU": 1} if self._gpus else {"CPU": cpus_per_run}
+        self._remote = ray.remote(max_retries=0)(_run_on_worker)
+        # the hub lives beside this driver: it goes when the driver goes, never with another machine
+        here = ray.get_runtime_context().get_node_id()
+        affinity = NodeAffinitySchedulingStrategy(here, soft=False)
+        self._hub = ray.remote(num_cpus=0, scheduling_strategy=affinity)(_Hub).remote()
         self._lock = threading.Lock()
         self._live: dict[str, _Live] = {}
         self._closed = threading.Event()
@@ -273,23 +271,50 @@ class RayExecutor:
         )
 
     def submit(self, task: Task) -> Future:
+        """A GPU for a run that may use one (device auto or cuda) where the cluster has GPUs; else CPUs."""
+        if self._closed.is_set():
+            raise RuntimeError("the Ray executor is shut down")
         future: Future = Future()
         future.set_running_or_notify_cancel()
-        args = (task.id, task.kind, task.config, task.options, bool(task.params_dir), self._hub, self._threads)
-        ref = self._remote.remote(*args)
+        if self._gpus and task.config.get("device") != "cpu":
+            threads, options = None, {"num_gpus": 1, "num_cpus": 1}
+        else:
+            threads, options = self._cpus_per_run, {"num_gpus": 0, "num_cpus": self._cpus_per_run}
+        args = (task.id, task.kind, task.config, task.options, bool(task.params_dir), self._hub, threads)
+        ref = self._remote.options(**options).remote(*args)
         with self._lock:
             self._live[task.id] = _Live(task, ref, future)
         return future
 
     def _pump_loop(self):
+        failures = 0
         while not self._closed.wait(0.2):
             try:
                 self._pump_once()
-            except Exception as e:  # a lost connection must not leave futures hanging forever
-                with self._lock:
-                    lives, self._live = list(self._live.values()), {}
-                for live in lives:
-                    live.future.set_exception(e)
+                failures = 0
+            except Exception as e:  # the cluster or the hub is gone: end the runs rather than hang
+                failures += 1
+                if failures >= 5:
+                    self._fail_all(e)
+
+    def _fail_all(self, error: BaseException):
+        with self._lock:
+            lives, self._live = list(self._live.values()), {}
+        for live in lives:
+            try:
+                self._ray.cancel(live.ref, force=True)
+            except Exception:
+                pass
+            live.future.set_exception(error)
+
+    @staticmethod
+    def _call(fn, *args):
+        """A task owner's callback; its failure must not stop the news of the other runs."""
+        if fn is not None:
+            try:
+                fn(*args)
+            except Exception:
+                log.exception("progress callback failed")
 
     def _pump_once(self):
         ray = self._ray
@@ -297,22 +322,23 @@ class RayExecutor:
             lives = dict(self._live)
         if not lives:
             return
-        for tid, kind, payload in ray.get(self._hub.drain.remote()):
+        for tid, kind, payload in ray.get(self._hub.drain.remote(), timeout=10):
             live = lives.get(tid)
             if live is None:
                 continue
             if kind == "placed":
                 live.placed, live.task.pid = True, payload["pid"]
-                if live.task.on_placed:
-                    live.task.on_placed(payload["where"], payload["pid"])
-            elif kind == "progress" and live.task.on_progress:
-                live.task.on_progress(payload)
+                self._call(live.task.on_placed, payload["where"], payload["pid"])
+            elif kind == "progress":
+                self._call(live.task.on_progress, payload)
         for tid, live in lives.items():
             wanted = (live.task.stop.is_set(), live.task.skip_eval.is_set())
             if wanted != live.sent:
                 self._hub.request.remote(tid, *wanted)
                 if wanted[0] and not live.placed:
-                    ray.cancel(live.ref)  # still waiting for room: it never starts
+                    # still waiting for room: it never starts. (One that started less than a poll ago is
+                    # interrupted in its set-up: it had nothing to keep, and it is reported cancelled.)
+                    ray.cancel(live.ref)
                 live.sent = wanted
         refs = [live.ref for live in lives.values()]
         ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
@@ -328,7 +354,7 @@ class RayExecutor:
             record, files = ray.get(live.ref)
             if live.task.params_dir:
                 for name, data in files.items():
-                    _write_atomic(Path(live.task.params_dir) / name, data)
+                    records.write_atomic(Path(live.task.params_dir) / name, data)
         except ray.exceptions.TaskCancelledError:
             live.future.set_exception(Cancelled())
         except ray.exceptions.RayTaskError as e:  # the run raised: pass on its own exception
@@ -354,6 +380,7 @@ class RayExecutor:
             time.sleep(0.2)
         self._closed.set()
         self._pump.join(5)
+        self._fail_all(Cancelled())  # what did not end in time: nobody waits on it forever
         if self._owns_runtime:
             self._ray.shutdown()
 

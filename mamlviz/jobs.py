@@ -22,9 +22,10 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import records
+from . import records, study
 from .config import RunConfig
 from .executors import Cancelled, LocalExecutor, Task, this_machine
+from .study_runner import run_study
 
 log = logging.getLogger(__name__)
 ACTIVE = ("queued", "running")
@@ -93,7 +94,7 @@ class Job:
             elif event == "progress":
                 run["progress"] = dict(payload)
             elif event == "done":
-                run["state"] = "done" if payload["status"] == "complete" else "stopped"
+                run.update(state=study.run_state(payload["status"]), error=None)
             elif event in ("retry", "failed"):
                 run.update(state="pending" if event == "retry" else "failed", error=payload)
             elif event == "cancelled":
@@ -141,6 +142,7 @@ class JobRegistry:
         self.runs_dir = Path(runs_dir)
         self._run_compare, self._run_sweep = run_compare, run_sweep
         self.executor = executor  # a RayExecutor: jobs run at once on the cluster; None: here, in turn
+        self.executor_error: str | None = None  # why a cluster that was asked for is not used
         self._lock = threading.Lock()
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._queue: deque[Job] = deque()
@@ -159,10 +161,8 @@ class JobRegistry:
             raise ValueError(f"kind: must be one of {', '.join(KINDS)}, got {kind!r}")
         cfg = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)  # validated here
         if kind == "study":
-            from .study import plan
-
             options["values"] = {**{k: [v] for k, v in cfg.to_dict().items()}, **options.get("values", {})}
-            runs = plan(options["values"]).runs
+            runs = study.plan(options["values"]).runs
         job = Job(kind=kind, config=cfg.to_dict(), label=label, owner=owner, options=options)
         if kind == "study":
             job.runs = {r.key: {"state": "pending", "where": None, "attempts": 0, "progress": None} for r in runs}
@@ -285,15 +285,12 @@ class JobRegistry:
     def _execute(self, job: Job) -> dict | None:
         """Run the job where it belongs and return its record (None: cancelled before it started)."""
         if job.kind == "study":
-            from .study import plan
-            from .study_runner import run_study
-
             if not self.parallel:
                 job.placed(this_machine())
             executor = self.executor or LocalExecutor()
             try:
                 return run_study(
-                    plan(job.options["values"]),
+                    study.plan(job.options["values"]),
                     self.runs_dir,
                     executor,
                     label=job.label,

@@ -33,7 +33,7 @@ VERSION = 2
 KINDS = ("compare", "sweep", "study")
 STATUSES = ("complete", "stopped", "diverged", "not_run")
 STUDY_STATUSES = ("running", "complete", "stopped")  # running: rewritten as each of its runs ends
-RUN_STATES = ("pending", "running", "done", "stopped", "failed", "cancelled")  # one run of a study
+RUN_STATES = ("pending", "running", "done", "stopped", "diverged", "failed", "cancelled")  # one run of a study
 EXECUTORS = ("local", "ray")
 ALGORITHMS = ("maml", "fomaml")  # the order they train in and are shown in
 FIRST_ORDER = {"maml": False, "fomaml": True}
@@ -320,6 +320,7 @@ class StudySetting:
     time_ratio: Stat | None = _()  # MAML / FOMAML training time, paired by seed
     memory_ratio: Stat | None = _()
     paths: list[str] = _()  # the meta-gradient paths its runs took: more than one makes time and memory vary
+    left_out: list[str] = _()  # the seeds that do not count, and why ("seed 2 (diverged)")
 
 
 @dataclass
@@ -520,15 +521,14 @@ def dumps(record: dict) -> str:
     return json.dumps(validate(record), indent=1, allow_nan=False)
 
 
-def save(record: dict, path: str | os.PathLike) -> Path:
-    """Validate and write atomically: a reader sees the old file or the new one, never half."""
+def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` so that a reader sees the old file or the new one, never half of it."""
     path = Path(path)
-    text = dumps(record)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
@@ -537,6 +537,11 @@ def save(record: dict, path: str | os.PathLike) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def save(record: dict, path: str | os.PathLike) -> Path:
+    """Validate and write atomically."""
+    return write_atomic(path, dumps(record).encode("utf-8"))
 
 
 def _reject_constant(name):

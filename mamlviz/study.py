@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from . import records
 from .config import BY_NAME, ConfigError, Field, RunConfig
 from .records import ALGORITHMS, Stat, StudySetting, VariantStats
-from .summary import NAMES
+from .summary import NAMES, SAVED_LABEL, memory_key
 
 MAX_RUNS = 500
 # Two-sided 95 % quantiles of Student's t for 1..30 degrees of freedom (standard tables).
@@ -75,9 +75,8 @@ def parse_values(f: Field, text: str) -> list:
 
 
 def key_of(setting: dict, seed: int | None = None) -> str:
-    """A setting (and seed) in words: "inner_steps=3 seed=1"."""
-    words = [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in setting.items()]
-    return " ".join(words + ([] if seed is None else [f"seed={seed}"]))
+    """A setting (and seed) as a unique key: "inner_steps=3 seed=1" (floats in full)."""
+    return " ".join([f"{k}={v}" for k, v in setting.items()] + ([] if seed is None else [f"seed={seed}"]))
 
 
 def plan(values: dict[str, list]) -> Plan:
@@ -86,8 +85,9 @@ def plan(values: dict[str, list]) -> Plan:
     unknown = sorted(set(values) - set(BY_NAME))
     if unknown:
         raise ConfigError(unknown[0], f"unknown config field (known: {', '.join(BY_NAME)})")
-    seeds = list(values.get("seed") or [BY_NAME["seed"].default])
-    grid = {k: list(values[k]) for k in BY_NAME if k != "seed" and len(values.get(k, ())) > 1}  # table order
+    values = {k: list(dict.fromkeys(v)) for k, v in values.items()}  # each value once
+    seeds = values.get("seed") or [BY_NAME["seed"].default]
+    grid = {k: values[k] for k in BY_NAME if k != "seed" and len(values.get(k, ())) > 1}  # the table's order
     base = RunConfig(**{k: v[0] for k, v in values.items() if k != "seed"}, seed=seeds[0])
     total = math.prod(len(v) for v in grid.values()) * len(seeds)
     if total > MAX_RUNS:
@@ -110,14 +110,14 @@ def plan(values: dict[str, list]) -> Plan:
 
 
 def t975(df: int) -> float:
-    """Two-sided 95 % quantile of Student's t; beyond the table, the normal quantile with the first
-    Cornish-Fisher correction (within 0.001 of the exact value from 31 degrees of freedom on)."""
+    """Two-sided 95 % quantile of Student's t; beyond the table, the normal quantile with two
+    Cornish-Fisher terms (within 0.0002 of the exact value from 31 degrees of freedom on)."""
     if df < 1:
         raise ValueError("df: at least 1")
     if df <= len(_T975):
         return _T975[df - 1]
     z = 1.959964
-    return z + (z**3 + z) / (4 * df)
+    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
 
 
 def stat(values: list[float]) -> Stat | None:
@@ -131,14 +131,10 @@ def stat(values: list[float]) -> Stat | None:
 
 
 def memory_field(run_records: list[dict]) -> tuple[str, str]:
-    """Which memory figure a study compares, and its words: the exact bytes held for backpropagation
-    when every run measured them on CPU (process memory is noise there), else the device peak."""
-    exact = run_records and all(
-        r["environment"]["device"] == "cpu" and all(r["results"][n].get("autograd_saved_bytes") for n in ALGORITHMS)
-        for r in run_records
-    )
-    if exact:
-        return "autograd_saved_bytes", "held for backpropagation in one meta-iteration (exact, saved-tensor hooks)"
+    """Which memory figure a study compares, and its words: the one ``summary.memory_key`` judges each
+    run by, when all agree (exact saved bytes on CPU), else the device peak."""
+    if run_records and {memory_key(r) for r in run_records} == {"autograd_saved_bytes"}:
+        return "autograd_saved_bytes", SAVED_LABEL
     memories = sorted({r["protocol"]["memory"] for r in run_records}) or ["the device's peak memory"]
     return "peak_memory_bytes", "; ".join(memories)
 
@@ -151,15 +147,33 @@ def _ratio(a, b):
     return a / b if a is not None and b else None
 
 
+def run_state(status: str) -> str:
+    """A finished comparison's state in its study, from its record's status."""
+    return {"complete": "done", "diverged": "diverged"}.get(status, "stopped")
+
+
+def complete_runs(done: dict[str, dict]) -> list[dict]:
+    """The runs a study's figures count: complete, with test results for both variants."""
+    return [r for r in done.values() if _complete(r)]
+
+
+def _left_out(seed: int, record: dict | None) -> str:
+    if record is None:
+        return f"seed {seed} (failed or not run)"
+    if record["status"] != "complete":
+        return f"seed {seed} ({record['status']})"
+    return f"seed {seed} (no test results)"
+
+
 def aggregate(plan_: Plan, done: dict[str, dict]) -> list[StudySetting]:
-    """Per setting of the grid, in grid order: the stats of the complete runs among ``done`` (key -> record)."""
-    finished = [r for r in done.values() if _complete(r)]
-    memory, _ = memory_field(finished)
+    """Per setting of the grid, in grid order: the stats of the complete runs among ``done`` (key -> record),
+    and which seeds were left out and why (a diverged seed is a result too: the verdict names it)."""
+    memory, _ = memory_field(complete_runs(done))
     out = []
     for combo in itertools.product(*plan_.grid.values()):
         setting = dict(zip(plan_.grid, combo))
-        by_seed = {s: done[key_of(setting, s)] for s in plan_.seeds if key_of(setting, s) in done}
-        by_seed = {s: r for s, r in by_seed.items() if _complete(r)}
+        mine = {s: done.get(key_of(setting, s)) for s in plan_.seeds}
+        by_seed = {s: r for s, r in mine.items() if r is not None and _complete(r)}
         m_f = [(r["results"]["maml"], r["results"]["fomaml"]) for r in by_seed.values()]
         out.append(
             StudySetting(
@@ -171,6 +185,7 @@ def aggregate(plan_: Plan, done: dict[str, dict]) -> list[StudySetting]:
                 stat([_ratio(m["train_time_s"], f["train_time_s"]) for m, f in m_f]),
                 stat([_ratio(m.get(memory), f.get(memory)) for m, f in m_f]),
                 sorted({r["setup"]["path"] for r in by_seed.values()}),
+                [_left_out(s, r) for s, r in mine.items() if s not in by_seed],
             )
         )
     return out
@@ -199,7 +214,7 @@ def pm(s: dict | None, scale: float = 1.0, spec: str = ".1f", unit: str = "") ->
     """A Stat as '76.3 ± 4.0 %' (or without the interval from one seed); a dash when there is none."""
     if not s:
         return "–"
-    ci = "" if s["ci95"] is None else f" ± {s['ci95'] * scale:{spec}}"
+    ci = "" if not s["ci95"] else f" ± {s['ci95'] * scale:{spec}}"  # none from one seed; none when exact
     return f"{s['mean'] * scale:{spec}}{ci}{unit}"
 
 
@@ -207,8 +222,12 @@ def verdict(setting: dict) -> str:
     """Where second order pays off, for one setting, from the paired accuracy difference and time ratio."""
     d, t = setting["accuracy_diff"], setting["time_ratio"]
     if not d:
-        return "no complete pair of runs"
+        return "no complete pair of runs" + (
+            f" (left out: {', '.join(setting['left_out'])})" if setting["left_out"] else ""
+        )
     cost = f", at {t['mean']:.1f}× FOMAML's training time" if t else ""
+    if setting["left_out"]:
+        cost += f"; left out: {', '.join(setting['left_out'])}"
     if d["ci95"] is None:
         return f"MAML {d['mean'] * 100:+.1f} points (one seed: no interval){cost}"
     if d["mean"] - d["ci95"] > 0:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from . import records
 from .executors import Cancelled, Task, describe_failure
-from .study import STATISTICS, Plan, aggregate, memory_field
+from .study import STATISTICS, Plan, aggregate, complete_runs, memory_field, run_state
 
 ATTEMPTS = 2  # a run that fails or is lost is tried once more
 OnEvent = Callable[[str, str, object], None]  # (event, run key, payload)
@@ -46,7 +46,7 @@ class Study:
 
     def record(self) -> dict:
         finished = list(self.done.values())
-        memory_words = memory_field([r for r in finished if r["status"] == "complete"])[1]
+        memory_words = memory_field(complete_runs(self.done))[1]
         first = next(iter(finished), None)
         return records.new_record(
             "study",
@@ -120,57 +120,83 @@ def run_study(
     def save_study():
         records.save(study.record(), study_path)
 
+    def pass_on(news):
+        for event, key, payload in news:
+            if event == "placed":
+                study.runs[key].state, study.runs[key].where = "running", payload["where"]
+            tell(event, key, payload)
+
+    def stop_all():
+        for future, (_, task) in live.items():
+            task.stop.set()
+            task.skip_eval.set()
+            future.cancel()  # the local queue's waiting runs never start
+
+    def failed(planned, run, error: str):
+        run.error = error
+        run.errors.append(error)
+        if run.attempts < ATTEMPTS and not stop.is_set():
+            run.state = "pending"
+            tell("retry", planned.key, error)
+            submit(planned)
+        else:
+            run.state = "failed"
+            tell("failed", planned.key, error)
+
+    def finish(future):
+        """A run ended: save its record, or retry it once, or note it was cancelled."""
+        planned, _ = live.pop(future)
+        run = study.runs[planned.key]
+        try:
+            record = future.result()
+        except (Cancelled, CancelledError):
+            run.state = "cancelled"
+            tell("cancelled", planned.key, None)
+            return
+        except Exception as e:  # the run raised, or its worker or machine was lost
+            failed(planned, run, describe_failure(e))
+            return
+        target = out_dir / f"{record['id']}.json"
+        try:
+            records.save(record, target)
+        except OSError as e:
+            run.state, run.error = "failed", f"could not write {target.name} ({e.strerror or e})"
+            run.errors.append(run.error)
+            tell("failed", planned.key, run.error)
+            return
+        run.record_file, run.error = target.name, None  # an earlier attempt's error stays in errors
+        run.state = run_state(record["status"])
+        study.done[planned.key] = record
+        tell("done", planned.key, record)
+
     for planned in plan.runs:
         submit(planned)
     save_study()
     tell("saved", "", str(study_path))
-    stopping = False
-    while live:
-        finished, _ = wait(list(live), timeout=0.25, return_when=FIRST_COMPLETED)
-        while not inbox.empty():
-            event, key, payload = inbox.get()
-            if event == "placed":
-                study.runs[key].state, study.runs[key].where = "running", payload["where"]
-            tell(event, key, payload)
-        if stop.is_set() and not stopping:
-            stopping = True
-            for future, (_, task) in live.items():
-                task.stop.set()
-                task.skip_eval.set()
-                future.cancel()  # the local queue's waiting runs never start
-        for future in finished:
-            planned, task = live.pop(future)
-            run = study.runs[planned.key]
-            try:
-                record = future.result()
-            except (Cancelled, CancelledError):
-                run.state = "cancelled"
-                tell("cancelled", planned.key, None)
-            except Exception as e:  # the run raised, or its worker or node was lost
-                run.error = describe_failure(e)
-                run.errors.append(run.error)
-                if run.attempts < ATTEMPTS and not stop.is_set():
-                    run.state = "pending"
-                    tell("retry", planned.key, run.error)
-                    submit(planned)
-                else:
-                    run.state = "failed"
-                    tell("failed", planned.key, run.error)
-            else:
-                target = out_dir / f"{record['id']}.json"
-                try:
-                    records.save(record, target)
-                except OSError as e:
-                    run.state, run.error = "failed", f"could not write {target.name} ({e.strerror or e})"
-                    run.errors.append(run.error)
-                    tell("failed", planned.key, run.error)
-                else:
-                    run.record_file = target.name
-                    run.state = "done" if record["status"] == "complete" else "stopped"
-                    study.done[planned.key] = record
-                    tell("done", planned.key, record)
-        if finished:
+    try:
+        while live:
+            finished, _ = wait(list(live), timeout=0.25, return_when=FIRST_COMPLETED)
+            news = []
+            while not inbox.empty():
+                news.append(inbox.get())
+            ending = {live[f][0].key for f in finished}
+            pass_on([n for n in news if n[1] in ending])  # the runs that ended first, then the others' news
+            if stop.is_set():
+                stop_all()
+            for future in finished:
+                finish(future)
+            pass_on([n for n in news if n[1] not in ending])
+            if finished:
+                save_study()
+    except BaseException:  # a record that cannot be written, a second Ctrl-C: end every run, then report
+        stop_all()
+        wait(list(live), timeout=60)  # running ones end within an iteration: never two runs at once here
+        study.status = "stopped"
+        try:
             save_study()
+        except Exception:
+            pass  # the error being raised says more than this one
+        raise
     study.status = "stopped" if stop.is_set() else "complete"
     final = study.record()
     records.save(final, study_path)

@@ -41,7 +41,8 @@ def _app():
 
 
 @pytest.mark.parametrize(
-    "page", ["views/compare.py", "views/theory.py", "views/scaling.py", "views/adapt.py", "views/history.py"]
+    "page",
+    ["views/compare.py", "views/theory.py", "views/scaling.py", "views/adapt.py", "views/study.py", "views/history.py"],
 )
 def test_every_page_renders(page):
     at = _app()
@@ -312,3 +313,43 @@ def test_fair_by_time_gives_both_the_same_training_time_and_says_so(fresh_server
     assert rec["config"]["fairness"] == "time" and f["stop_reason"] == "time budget"
     assert f["tasks_seen"] > m["tasks_seen"] and abs(f["train_time_s"] - m["train_time_s"]) < 0.5 * m["train_time_s"]
     assert any("Compared at equal training time (FOMAML saw" in i.value for i in at.info)
+
+
+def test_a_tiny_study_from_the_studies_page(fresh_server):
+    at = _app().switch_page("views/study.py").run()
+    assert any("No study recorded yet" in i.value for i in at.info)
+    at.multiselect(key="study-seeds").set_value([0, 1])
+    at.multiselect(key="study-inner_steps").set_value([1, 2])
+    at.number_input[0].set_value(4)  # training tasks per run: 2 iterations
+    at.number_input[1].set_value(10)  # test tasks per run
+    at.run()
+    assert any("4 comparisons: 2 settings × 2 seeds" in c.value for c in at.caption)
+    [b for b in at.button if b.label == "Start study"][0].click().run()
+    at = _poll(at, lambda a: any("Finished: study" in s.value for s in a.success))
+    at.run()
+    found = [records.load(p) for p in fresh_server.glob("*.json")]
+    (rec,) = [r for r in found if r["kind"] == "study"]
+    assert rec["status"] == "complete" and rec["setup"]["launched_from"] == "dashboard"
+    assert len(found) == 5 and [r["state"] for r in rec["runs"]] == ["done"] * 4
+    assert any(s.value.startswith("Complete: 4 comparisons (4 done)") for s in at.success)
+    table = at.dataframe[0].value
+    assert list(table["setting"]) == ["inner steps 1", "inner steps 2"] and list(table["seeds"]) == [2, 2]
+    assert "MAML − FOMAML test accuracy (points, paired by seed)" in _chart_titles(at)
+    assert any("inner steps 1" in m.value and "FOMAML's training time" in m.value for m in at.markdown)
+
+
+def test_the_study_form_explains_what_is_missing(fresh_server):
+    at = _app().switch_page("views/study.py").run()
+    at.multiselect(key="study-seeds").set_value([]).run()
+    assert any(e.value == "Choose at least one seed." for e in at.error)
+    assert [b for b in at.button if b.label == "Start study"][0].disabled
+
+
+def test_without_ray_the_app_runs_here_and_says_how_to_use_a_cluster(fresh_server, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "ray", None)  # as if Ray were not installed
+    monkeypatch.setenv("MAMLVIZ_RAY_ADDRESS", "127.0.0.1:6379")
+    at = _app().switch_page("views/study.py").run()
+    assert not at.exception
+    where = [c.value for c in at.sidebar.caption if c.value.startswith("Runs:")]
+    assert where and "on this server, one at a time" in where[0], where
+    assert "pip install -r requirements-cluster.txt" in where[0]

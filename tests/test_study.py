@@ -44,11 +44,13 @@ def test_bad_values_name_the_field_and_the_range():
     with pytest.raises(ConfigError, match="at most 500 runs; 21 inner_steps x 30 seed make 630"):
         study.plan(tiny_values(inner_steps=list(range(1, 21)) + [1.5], seed=list(range(30))))
     assert study.parse_values(BY_NAME["time_budget_s"], "none,30") == [None, 30.0]
+    assert len(study.plan(tiny_values(seed=[0, 0, 1])).runs) == 2  # a repeated seed is one run
 
 
 def test_t_interval_matches_the_tables_and_the_formula():
     assert study.t975(1) == 12.706 and study.t975(2) == 4.303 and study.t975(30) == 2.042
-    assert abs(study.t975(40) - 2.021) < 0.002 and abs(study.t975(120) - 1.980) < 0.002
+    exact = {31: 2.0395, 40: 2.0211, 60: 2.0003, 120: 1.9799}  # standard tables
+    assert all(abs(study.t975(df) - t) < 0.0003 for df, t in exact.items())
     s = study.stat([0.70, 0.80, 0.75])
     assert s.mean == pytest.approx(0.75) and s.n == 3
     assert s.ci95 == pytest.approx(4.303 * statistics.stdev([0.7, 0.8, 0.75]) / math.sqrt(3))
@@ -83,10 +85,20 @@ def test_aggregate_pairs_the_variants_by_seed(tiny_record):
     saved = [tiny_record["results"][n]["autograd_saved_bytes"] for n in ("maml", "fomaml")]
     assert one.maml.memory_bytes.mean == saved[0] and one.memory_ratio.mean == pytest.approx(saved[0] / saved[1])
     assert two.seeds == [] and two.accuracy_diff is None and two.maml.accuracy is None
+    assert one.left_out == [] and two.left_out == [
+        "seed 0 (stopped)",
+        "seed 1 (failed or not run)",
+        "seed 2 (failed or not run)",
+    ]
+    assert "left out: seed 0 (stopped)" in study.verdict(records._plain(two))
     row = study.settings_rows({"settings": [records._plain(one)]})[0]
     assert row["inner_steps"] == 1 and row["seeds"] == 3
     assert row["MAML−FOMAML points"] == pytest.approx(statistics.fmean(diffs) * 100, abs=1e-3)
     assert study.verdict(records._plain(one)).startswith("second order pays off: MAML 9.3 ± 5.2 points")
+    diverged = copy.deepcopy(tiny_record)
+    diverged["status"] = "diverged"
+    with_divergence = study.aggregate(p, {**done, "inner_steps=1 seed=2": diverged})[0]
+    assert with_divergence.seeds == [0, 1] and with_divergence.left_out == ["seed 2 (diverged)"]
     mixed = _fake_run(tiny_record, 1, 0.5, 0.7, 2.0, 1.0)
     three = study.aggregate(p, {**done, "inner_steps=1 seed=1": mixed})[0]
     assert study.verdict(records._plain(three)).startswith("no clear difference")
@@ -176,3 +188,12 @@ def study_record_for(p, done: dict) -> dict:
         s.runs[key].state, s.runs[key].record_file, s.runs[key].attempts = "done", "x.json", 1
     s.status = "complete"
     return json.loads(json.dumps(s.record()))
+
+
+def test_a_study_on_ray_without_ray_installed_says_how_to_install_it(tmp_path):
+    code = (
+        "import sys; sys.modules['ray'] = None; from mamlviz.cli import main; "
+        f"sys.exit(main(['study', '--ray', 'local', '--out', {str(tmp_path)!r}]))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert r.returncode == 2 and "pip install -r requirements-cluster.txt" in r.stderr, r.stderr

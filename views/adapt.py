@@ -98,8 +98,8 @@ def pick_run():
     with_params = [(p, r) for p, r in compares if r["params_file"]]
     if len(compares) > len(with_params):
         st.caption(
-            f"{len(compares) - len(with_params)} run(s) saved no networks (made before this view existed, or "
-            "through the Python API without params_dir) and are not listed."
+            f"{len(compares) - len(with_params)} run(s) saved no networks (a study's runs, runs made before this "
+            "view existed, or through the Python API without params_dir) and are not listed."
         )
     if not with_params:
         st.info("No run with saved networks yet: run a comparison on the Compare page (or the command line).")

@@ -4,20 +4,56 @@ the live job panel and the results block."""
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
 
-from mamlviz import charts, hosting, paths, records, summary, svgchart
+from mamlviz import charts, executors, hosting, paths, records, summary, svgchart
 from mamlviz.jobs import JobRegistry
+
+log = logging.getLogger(__name__)
 
 
 @st.cache_resource
 def registry() -> JobRegistry:
-    """One registry (and one worker thread) per server, shared by every session."""
+    """One registry per server, shared by every session: runs go to the Ray cluster named by
+    MAMLVIZ_RAY_ADDRESS (or RAY_ADDRESS), several at once, else one at a time on this server."""
+    address = executors.ray_address()
+    if address and capabilities().live_training:
+        try:
+            return JobRegistry(paths.runs_dir(), executor=executors.RayExecutor(address))
+        except Exception as e:  # the pages still work; the sidebar says why runs stay here
+            log.error("could not use the Ray cluster at %s: %s", address, e)
+            reg = JobRegistry(paths.runs_dir())
+            reg.executor_error = f"the Ray cluster at {address} could not be used ({executors.describe_failure(e)})"
+            return reg
     return JobRegistry(paths.runs_dir())
+
+
+def where_runs_go(reg: JobRegistry) -> str:
+    """Where a Start sends its run, in words, for the sidebar."""
+    ex = reg.executor
+    if ex is None:
+        note = f" ({reg.executor_error})" if reg.executor_error else ""
+        return "Runs: on this server, one at a time" + note
+    res = ex.resources()
+    room = f"{res['GPU']:g} GPU(s)" if res.get("GPU") else f"{res.get('CPU', 0):g} CPUs"
+    return f"Runs: on the Ray cluster at {ex.address or 'this machine'} ({room}), several at once"
+
+
+def jobs_view(reg: JobRegistry) -> None:
+    """Every queued and running job on this server, and where each runs."""
+    jobs = reg.active_jobs()
+    if not jobs:
+        return
+    with st.expander(f"Jobs on this server ({len(jobs)})"):
+        for job in jobs:
+            snap = job.snapshot()
+            where = snap["where"] or ("waiting for room on the cluster" if reg.parallel else "waiting in the queue")
+            st.caption(f"**{snap['kind']}** · {snap['label'] or snap['id']} · {snap['state']} · {where}")
 
 
 @st.cache_resource
@@ -51,6 +87,12 @@ def source_of(path) -> str:
     return "cached" if paths.CACHED_RUNS in path.parents else "yours"
 
 
+def device_of(record: dict) -> str:
+    """The device a record's figures come from (a study has none until its first run ends)."""
+    env = record.get("environment")
+    return env["device_name"] if env else "no run finished yet"
+
+
 def run_title(record: dict) -> str:
     return record.get("label") or record["id"]
 
@@ -74,10 +116,12 @@ def job_panel(job_id: str, draw: Callable[[dict], None], *, refresh_s: float, st
         snap = reg.get(job_id).snapshot()
         state = snap["state"]
         head, stop_col = st.columns([4, 1])
-        if state == "queued":
+        if state == "queued" and reg.parallel:
+            head.info("Waiting for room on the Ray cluster: starts when a GPU (or CPU share) is free.")
+        elif state == "queued":
             head.info(f"Queued (position {reg.position(job_id)}): starts when the current run ends.")
         elif state == "running":
-            head.markdown(f"**Running:** {snap['label']} · phase: {snap['phase']}")
+            head.markdown(f"**Running:** {snap['label']} · phase: {snap['phase']} · on {snap['where'] or '…'}")
             if snap["skip_requested"]:
                 head.warning("Skipping the evaluation: the results will have no test accuracies.")
             elif snap["stop_requested"] and snap["phase"] == "train":

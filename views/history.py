@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from mamlviz import charts, records, summary
+from mamlviz import charts, records, study, summary
 from views import common
 
 
@@ -14,7 +14,7 @@ def _row(path, r, index):
         "source": common.source_of(path),
         "kind": r["kind"],
         "status": r["status"],
-        "device": r["environment"]["device_name"],
+        "device": common.device_of(r),
         "date": r["created"][:16].replace("T", " "),
         "task": r["protocol"].get("task", ""),
         "inner steps": r["config"].get("inner_steps"),
@@ -32,11 +32,11 @@ def _row(path, r, index):
 def filtered(found: list) -> list:
     """Kind, device and free-text filters over the run table; returns the runs shown."""
     c1, c2, c3 = st.columns(3)
-    kinds = c1.multiselect("Kind", ["compare", "sweep"], default=["compare", "sweep"])
-    devices = sorted({r["environment"]["device_name"] for _, r in found})
+    kinds = c1.multiselect("Kind", list(records.KINDS), default=list(records.KINDS))
+    devices = sorted({common.device_of(r) for _, r in found})
     device_pick = c2.multiselect("Device", devices, default=devices)
     text = c3.text_input("Search", placeholder="label, task, file…")
-    shown = [(p, r) for p, r in found if r["kind"] in kinds and r["environment"]["device_name"] in device_pick]
+    shown = [(p, r) for p, r in found if r["kind"] in kinds and common.device_of(r) in device_pick]
     index = common.cached_index()
     rows = {p: _row(p, r, index) for p, r in shown}
     if text:
@@ -65,14 +65,16 @@ def details(shown: list) -> None:
     """One expander per run: its full results (or sweep chart) and its download."""
     st.subheader("Details")
     for p, r in shown:
-        with st.expander(
-            f"{common.run_title(r)} · {r['kind']} · {r['environment']['device_name']} · {r['created'][:16]}"
-        ):
+        with st.expander(f"{common.run_title(r)} · {r['kind']} · {common.device_of(r)} · {r['created'][:16]}"):
             if r["kind"] == "compare":
                 common.show_results(r, key=f"h-{p.name}")
-            else:
+                continue
+            if r["kind"] == "sweep":
                 st.plotly_chart(charts.scaling(r["points"], over=r["protocol"]["over"]), key=f"sc-{p.name}")
-                common.record_download(r, p.name, key=f"dl-{p.name}")
+            else:
+                st.caption("A study: its table, chart and CSV downloads are on the Studies page.")
+                st.code(study.study_report(r), language=None)
+            common.record_download(r, p.name, key=f"dl-{p.name}")
 
 
 def skipped_files(skipped: list) -> None:

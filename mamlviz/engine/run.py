@@ -11,7 +11,6 @@ the measured choice of path.
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -130,20 +129,11 @@ def _analysis(name: str, snapshots, cfg: RunConfig, s: _Setup) -> tuple[int, rec
 
 def save_params(params_dir: Path, record_id: str, models: dict[str, dict]) -> records.ParamsFile:
     """The initialisation and trained networks as one safetensors file (no pickle), written atomically."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
-    params_dir.mkdir(parents=True, exist_ok=True)
-    path = params_dir / f"{record_id}.safetensors"
+    path = Path(params_dir) / f"{record_id}.safetensors"
     tensors = {f"{m}/{k}": v.detach().float().cpu().contiguous() for m, p in models.items() for k, v in p.items()}
-    fd, tmp = tempfile.mkstemp(dir=params_dir, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={"record": record_id})
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    records.write_atomic(path, save(tensors, metadata={"record": record_id}))
     return records.ParamsFile(path.name, omniglot.sha256(path), path.stat().st_size, list(models))
 
 
