@@ -233,7 +233,33 @@ class RayExecutor:
             raise RuntimeError(RAY_HINT) from None
         if not 1 <= cpus_per_run <= 256:
             raise ValueError(f"cpus_per_run: must be from 1 to 256, got {cpus_per_run}")
-        self._ray = ray
+        self._ray, self._cpus_per_run = ray, cpus_per_run
+        self.address = address if address != "local" else None
+        self._lock = threading.Lock()
+        self._live: dict[str, _Live] = {}
+        self._closed, ready, failure = threading.Event(), threading.Event(), []
+
+        def connect_then_pump():
+            try:
+                self._connect(address, local_cpus, NodeAffinitySchedulingStrategy)
+            except BaseException as e:
+                failure.append(e)
+                return
+            finally:
+                ready.set()
+            self._pump_loop()
+
+        # Ray is started from this long-lived thread: the processes of a local runtime die with the
+        # thread that started them (Linux's parent-death signal), and a Streamlit script's thread ends
+        # after every rerun.
+        self._pump = threading.Thread(target=connect_then_pump, name="mamlviz-ray", daemon=True)
+        self._pump.start()
+        ready.wait()
+        if failure:
+            raise failure[0]
+
+    def _connect(self, address: str, local_cpus: int | None, node_affinity) -> None:
+        ray = self._ray
         # the package travels with the tasks, so worker nodes need Ray and torch but not mamlviz
         runtime_env = {"py_modules": [str(PACKAGE)], "env_vars": {"RAY_DEDUP_LOGS": "0"}}
         self._owns_runtime = not ray.is_initialized()  # else whoever started Ray here ends it
@@ -243,21 +269,13 @@ class RayExecutor:
             else:
                 _send_token_if_any()
                 ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
-        self.address = address if address != "local" else None
         self._resources = {k: v for k, v in ray.cluster_resources().items() if k in ("CPU", "GPU")}
         self._gpus = self._resources.get("GPU", 0) >= 1
-        self._cpus_per_run = cpus_per_run
-        self.per_run = {"GPU": 1} if self._gpus else {"CPU": cpus_per_run}
+        self.per_run = {"GPU": 1} if self._gpus else {"CPU": self._cpus_per_run}
         self._remote = ray.remote(max_retries=0)(_run_on_worker)
         # the hub lives beside this driver: it goes when the driver goes, never with another machine
-        here = ray.get_runtime_context().get_node_id()
-        affinity = NodeAffinitySchedulingStrategy(here, soft=False)
-        self._hub = ray.remote(num_cpus=0, scheduling_strategy=affinity)(_Hub).remote()
-        self._lock = threading.Lock()
-        self._live: dict[str, _Live] = {}
-        self._closed = threading.Event()
-        self._pump = threading.Thread(target=self._pump_loop, name="mamlviz-ray", daemon=True)
-        self._pump.start()
+        here = node_affinity(ray.get_runtime_context().get_node_id(), soft=False)
+        self._hub = ray.remote(num_cpus=0, scheduling_strategy=here)(_Hub).remote()
 
     def resources(self) -> dict:
         return dict(self._resources)

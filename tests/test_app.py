@@ -317,7 +317,7 @@ def test_fair_by_time_gives_both_the_same_training_time_and_says_so(fresh_server
 
 def test_a_tiny_study_from_the_studies_page(fresh_server):
     at = _app().switch_page("views/study.py").run()
-    assert any("No study recorded yet" in i.value for i in at.info)
+    assert any("CPU study: inner steps 1, 3, 5" in o for o in at.selectbox[0].options)  # the cached study
     at.multiselect(key="study-seeds").set_value([0, 1])
     at.multiselect(key="study-inner_steps").set_value([1, 2])
     at.number_input[0].set_value(4)  # training tasks per run: 2 iterations
@@ -331,6 +331,7 @@ def test_a_tiny_study_from_the_studies_page(fresh_server):
     (rec,) = [r for r in found if r["kind"] == "study"]
     assert rec["status"] == "complete" and rec["setup"]["launched_from"] == "dashboard"
     assert len(found) == 5 and [r["state"] for r in rec["runs"]] == ["done"] * 4
+    assert at.selectbox[0].value == 0 and at.selectbox[0].options[0].startswith("study inner_steps 1,2")  # newest
     assert any(s.value.startswith("Complete: 4 comparisons (4 done)") for s in at.success)
     table = at.dataframe[0].value
     assert list(table["setting"]) == ["inner steps 1", "inner steps 2"] and list(table["seeds"]) == [2, 2]

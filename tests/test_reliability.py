@@ -17,7 +17,14 @@ from mamlviz import RunConfig, charts, compare, records, summary
 from mamlviz.engine import meta
 from mamlviz.jobs import JobRegistry
 
-PAGES = ["views/compare.py", "views/theory.py", "views/scaling.py", "views/adapt.py", "views/history.py"]
+PAGES = [
+    "views/compare.py",
+    "views/theory.py",
+    "views/scaling.py",
+    "views/adapt.py",
+    "views/study.py",
+    "views/history.py",
+]
 
 
 def _app(page=None):

@@ -45,20 +45,35 @@ def where_runs_go(reg: JobRegistry) -> str:
 
 
 def jobs_view(reg: JobRegistry) -> None:
-    """Every queued and running job on this server, and where each runs."""
-    jobs = reg.active_jobs()
-    if not jobs:
-        return
-    with st.expander(f"Jobs on this server ({len(jobs)})"):
-        for job in jobs:
-            snap = job.snapshot()
-            where = snap["where"] or ("waiting for room on the cluster" if reg.parallel else "waiting in the queue")
-            st.caption(f"**{snap['kind']}** · {snap['label'] or snap['id']} · {snap['state']} · {where}")
+    """Every queued and running job on this server, and where each runs; redrawn every few seconds
+    while there are any (by itself: the rest of the page does not rerun)."""
+
+    @st.fragment(run_every=3.0 if reg.active_jobs() else None)
+    def jobs():
+        active = reg.active_jobs()
+        if not active:
+            return
+        with st.expander(f"Jobs on this server ({len(active)})"):
+            for job in active:
+                snap = job.snapshot()
+                where = snap["where"] or ("waiting for room on the cluster" if reg.parallel else "waiting in the queue")
+                st.caption(f"**{snap['kind']}** · {snap['label'] or snap['id']} · {snap['state']} · {where}")
+
+    jobs()
 
 
 @st.cache_resource
 def capabilities() -> hosting.Capabilities:
     return hosting.detect()
+
+
+def cannot_start(caps, reg: JobRegistry) -> list[str]:
+    """Why a Start button on this server must stay off (live training off, records unsaveable), if at all."""
+    if not caps.live_training:
+        return [caps.reason]
+    if unsaveable := reg.unwritable_reason():
+        return [f"Run records cannot be saved: {unsaveable}. Set MAMLVIZ_RUNS_DIR to a writable folder."]
+    return []
 
 
 def owner() -> str:

@@ -54,10 +54,7 @@ def sweep_form(caps, registry) -> None:
     problems = []
     if not steps:
         problems.append("Choose at least one value to measure.")
-    if not caps.live_training:
-        problems.append(caps.reason)
-    elif unsaveable := registry.unwritable_reason():
-        problems.append(f"Run records cannot be saved: {unsaveable}. Set MAMLVIZ_RUNS_DIR to a writable folder.")
+    problems += common.cannot_start(caps, registry)
     for p in problems:
         st.error(p)
     job = registry.get(st.session_state.get("sweep_job_id"))

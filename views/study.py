@@ -160,10 +160,7 @@ def study_form(caps, registry) -> None:
             plan = study.plan({**{k: [v] for k, v in cfg.to_dict().items()}, **values, "seed": seeds})
         except ValueError as e:
             problems.append(str(e))
-    if not caps.live_training:
-        problems.append(caps.reason)
-    elif unsaveable := registry.unwritable_reason():
-        problems.append(f"Run records cannot be saved: {unsaveable}. Set MAMLVIZ_RUNS_DIR to a writable folder.")
+    problems += common.cannot_start(caps, registry)
     for p in problems:
         st.error(p)
     job = registry.get(st.session_state.get("study_job_id"))
