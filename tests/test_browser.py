@@ -202,6 +202,29 @@ def test_stop_button_ends_a_second_run(server, browser):
     assert rec["setup"]["evaluation"] == "skipped"
 
 
+def test_a_study_from_the_studies_page_updates_by_itself(server, browser):
+    url, runs = server
+    page = browser.new_page(viewport={"width": 1400, "height": 1600})
+    page.goto(f"{url}/study")
+    page.get_by_text("Run a study here").wait_for(timeout=60_000)
+    _set(page, "Training tasks per run", 4)  # 2 iterations per variant: 9 small comparisons
+    _set(page, "Test tasks per run", 10)
+    page.get_by_text("9 comparisons: 3 settings × 3 seeds.").wait_for(timeout=10_000)
+    page.get_by_role("button", name="Start study").click()
+    seen, end = set(), time.time() + 240
+    while time.time() < end and page.get_by_text("Finished: study", exact=False).count() == 0:
+        m = re.search(r"(\d+) of 9 comparisons ended", page.inner_text("body"))  # no input: the timer redraws
+        if m:
+            seen.add(int(m.group(1)))
+        page.wait_for_timeout(300)
+    assert page.get_by_text("Finished: study", exact=False).count() == 1, seen
+    assert len(seen) >= 3, f"the study's progress did not update by itself: {sorted(seen)}"
+    page.get_by_text("Complete: 9 comparisons (9 done)", exact=False).first.wait_for(timeout=30_000)
+    assert page.get_by_text("MAML − FOMAML test accuracy (points, paired by seed)").count() >= 1
+    studies = [p for p in runs.glob("*.json") if '"kind": "study"' in p.read_text()]
+    assert len(studies) == 1
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_server_stop_mid_run_saves_the_partial_record_and_exits_cleanly(browser, tmp_path, sig):
     runs, port = tmp_path / "runs", _free_port()

@@ -152,3 +152,22 @@ def test_ui_modules_do_not_import_torch():
     )
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "ok" in r.stdout, r.stderr
+
+
+def test_a_study_job_runs_its_grid_here_one_at_a_time_and_stop_ends_it(tmp_path):
+    from mamlviz import records
+
+    reg = JobRegistry(tmp_path)
+    cfg = {**TINY, "train_tasks": 2000, "alignment_points": 0}
+    try:
+        job = reg.submit("study", cfg, label="stop me", values={"seed": [0, 1, 2]})
+        assert list(job.runs) == ["seed=0", "seed=1", "seed=2"]
+        assert _wait(lambda: job.snapshot()["runs"]["seed=0"]["state"] == "running", timeout=60)
+        assert job.snapshot()["runs"]["seed=1"]["state"] == "pending"  # here, one comparison at a time
+        reg.stop(job.id)
+        assert _wait(lambda: not job.active, timeout=60)
+        rec = records.load(job.snapshot()["record_path"])
+        assert job.state == "stopped" and rec["status"] == "stopped"
+        assert [r["state"] for r in rec["runs"]] == ["stopped", "cancelled", "cancelled"]
+    finally:
+        reg.shutdown()
