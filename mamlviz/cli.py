@@ -53,8 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Every compare flag may be a comma list; the study runs every combination for every seed.",
     )
     for f in FIELDS:
-        flags = [f.cli_flag, "--seeds"] if f.name == "seed" else [f.cli_flag]
-        st.add_argument(*flags, dest=f.name, default=None, help=f"one value or a comma list, each {f.range_text()}")
+        flags = ["--seeds", f.cli_flag] if f.name == "seed" else [f.cli_flag]
+        help_ = f"{f.label}: one value or a comma list, each {f.range_text()}; default {f.default}"
+        st.add_argument(*flags, dest=f.name, default=None, help=help_)
     st.add_argument("--label", default=None, help="a name for the study record")
     st.add_argument(
         "--out",
