@@ -72,11 +72,10 @@ RUNS = {
 
 
 def _study(out: Path, label: str) -> dict:
-    values = {k: [v] for k, v in presets.CPU_QUICK.to_dict().items()}
-    values.update(inner_steps=[1, 3, 5], seed=[0, 1, 2])
+    plan = study.plan({"inner_steps": [1, 3, 5], "seed": [0, 1, 2]}, base=presets.CPU_QUICK)
     executor = LocalExecutor()
     try:
-        return run_study(study.plan(values), out, executor, label=label)
+        return run_study(plan, out, executor, label=label)
     finally:
         executor.shutdown()
 

@@ -43,18 +43,20 @@ class Task:
     on_progress: Callable[[dict], None] | None = None
     on_placed: Callable[[str, int], None] | None = None  # where it runs and its process id, once it starts
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
-    pid: int | None = None  # the process running it, once it starts
 
 
-def _execute(kind: str, config: dict, options: dict, stop, skip_eval, on_progress, params_dir) -> dict:
-    """Run a comparison or a sweep in this process (a Ray worker's or the app's own)."""
-    from . import engine
-
+def execute(kind: str, config: dict, options: dict, stop, skip_eval, on_progress, params_dir, run=None) -> dict:
+    """Run a comparison or a sweep in this process (a Ray worker's or the app's own); ``run`` stands in
+    for the engine's ``compare`` or ``sweep`` (tests of the job queue)."""
     if kind == "compare":
-        return engine.compare(
-            config, on_progress=on_progress, stop=stop, skip_eval=skip_eval, params_dir=params_dir, **options
-        )
-    return engine.sweep(config, on_progress=on_progress, stop=stop, **options)
+        if run is None:
+            from .engine import compare as run
+        extra = {"skip_eval": skip_eval, "params_dir": params_dir}
+    else:
+        if run is None:
+            from .engine import sweep as run
+        extra = {}
+    return run(config, on_progress=on_progress, stop=stop, **extra, **options)
 
 
 def this_machine() -> str:
@@ -100,11 +102,10 @@ class LocalExecutor:
     def _run(self, task: Task) -> dict:
         if task.stop.is_set():
             raise Cancelled()
-        task.pid = os.getpid()
         if task.on_placed:
-            task.on_placed(this_machine(), task.pid)
+            task.on_placed(this_machine(), os.getpid())
         on_progress = task.on_progress or (lambda snap: None)
-        return _execute(task.kind, task.config, task.options, task.stop, task.skip_eval, on_progress, task.params_dir)
+        return execute(task.kind, task.config, task.options, task.stop, task.skip_eval, on_progress, task.params_dir)
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -185,7 +186,7 @@ def _run_on_worker(tid: str, kind: str, config: dict, options: dict, save_params
     pumper.start()
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            record = _execute(kind, config, options, stop, skip, on_progress, tmp if save_params else None)
+            record = execute(kind, config, options, stop, skip, on_progress, tmp if save_params else None)
             files = {p.name: p.read_bytes() for p in Path(tmp).glob("*.safetensors")}
     finally:
         finished.set()
@@ -345,7 +346,7 @@ class RayExecutor:
             if live is None:
                 continue
             if kind == "placed":
-                live.placed, live.task.pid = True, payload["pid"]
+                live.placed = True
                 self._call(live.task.on_placed, payload["where"], payload["pid"])
             elif kind == "progress":
                 self._call(live.task.on_progress, payload)

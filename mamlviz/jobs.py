@@ -24,7 +24,7 @@ from pathlib import Path
 
 from . import records, study
 from .config import RunConfig
-from .executors import Cancelled, LocalExecutor, Task, this_machine
+from .executors import Cancelled, LocalExecutor, Task, execute, this_machine
 from .study_runner import run_study
 
 log = logging.getLogger(__name__)
@@ -161,8 +161,7 @@ class JobRegistry:
             raise ValueError(f"kind: must be one of {', '.join(KINDS)}, got {kind!r}")
         cfg = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)  # validated here
         if kind == "study":
-            options["values"] = {**{k: [v] for k, v in cfg.to_dict().items()}, **options.get("values", {})}
-            runs = study.plan(options["values"]).runs
+            runs = study.plan(options.get("values", {}), base=cfg).runs  # checked here, run later
         job = Job(kind=kind, config=cfg.to_dict(), label=label, owner=owner, options=options)
         if kind == "study":
             job.runs = {r.key: {"state": "pending", "where": None, "attempts": 0, "progress": None} for r in runs}
@@ -290,7 +289,7 @@ class JobRegistry:
             executor = self.executor or LocalExecutor()
             try:
                 return run_study(
-                    study.plan(job.options["values"]),
+                    study.plan(job.options.get("values", {}), base=RunConfig.from_dict(job.config)),
                     self.runs_dir,
                     executor,
                     label=job.label,
@@ -301,12 +300,14 @@ class JobRegistry:
             finally:
                 if executor is not self.executor:
                     executor.shutdown()
+        options = {"label": job.label, "launched_from": "dashboard", **job.options}
+        params_dir = str(self.runs_dir) if job.kind == "compare" else None
         if self.parallel:
             task = Task(
                 job.kind,
                 job.config,
-                {"label": job.label, "launched_from": "dashboard", **job.options},
-                params_dir=str(self.runs_dir) if job.kind == "compare" else None,
+                options,
+                params_dir=params_dir,
                 stop=job.stop_event,
                 skip_eval=job.skip_eval,
                 on_progress=job.on_progress,
@@ -319,21 +320,8 @@ class JobRegistry:
                     job.state, job.phase, job.finished = "cancelled", "cancelled", time.time()
                 return None
         job.placed(this_machine())
-        if job.kind == "compare":
-            run = self._run_compare or _engine().compare
-            extra = {"skip_eval": job.skip_eval, "params_dir": self.runs_dir}
-        else:
-            run = self._run_sweep or _engine().sweep
-            extra = {}
-        return run(
-            job.config,
-            on_progress=job.on_progress,
-            stop=job.stop_event,
-            label=job.label,
-            launched_from="dashboard",
-            **extra,
-            **job.options,
-        )
+        run = self._run_compare if job.kind == "compare" else self._run_sweep
+        return execute(job.kind, job.config, options, job.stop_event, job.skip_eval, job.on_progress, params_dir, run)
 
     @staticmethod
     def _study_event(job: Job, event: str, key: str, payload) -> None:
@@ -352,12 +340,6 @@ class JobRegistry:
 
 class RecordsFolderError(OSError):
     """The runs folder cannot take a record."""
-
-
-def _engine():
-    from . import engine  # torch loads here, in the worker, not when the UI imports this module
-
-    return engine
 
 
 def rate_and_eta(progress: dict, config: dict) -> tuple[float | None, float | None]:

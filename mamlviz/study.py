@@ -79,9 +79,12 @@ def key_of(setting: dict, seed: int | None = None) -> str:
     return " ".join([f"{k}={v}" for k, v in setting.items()] + ([] if seed is None else [f"seed={seed}"]))
 
 
-def plan(values: dict[str, list]) -> Plan:
-    """The runs of a grid: ``values`` maps config fields to their values (one or more); ``seed`` to the seeds.
-    Every run's config is validated; an error names the field, and the setting when it is a combination."""
+def plan(values: dict[str, list], base: RunConfig | None = None) -> Plan:
+    """The runs of a grid: ``values`` maps config fields to their values (one or more); ``seed`` to the seeds;
+    fields it leaves out take ``base``'s value (or the table's default). Every run's config is validated; an
+    error names the field, and the setting when it is a combination."""
+    if base is not None:
+        values = {**{k: [v] for k, v in base.to_dict().items()}, **values}
     unknown = sorted(set(values) - set(BY_NAME))
     if unknown:
         raise ConfigError(unknown[0], f"unknown config field (known: {', '.join(BY_NAME)})")

@@ -23,8 +23,8 @@ from .executors import Cancelled, Task, describe_failure
 from .study import STATISTICS, Plan, aggregate, complete_runs, memory_field, run_state
 
 ATTEMPTS = 2  # a run that fails or is lost is tried once more
-OnEvent = Callable[[str, str, object], None]  # (event, run key, payload)
-EVENTS = ("placed", "progress", "done", "retry", "failed", "cancelled", "saved")
+# (event, run key, payload); events: placed, progress, done, retry, failed, cancelled, saved
+OnEvent = Callable[[str, str, object], None]
 
 
 def _now() -> str:

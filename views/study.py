@@ -157,7 +157,7 @@ def study_form(caps, registry) -> None:
     if not problems:
         try:
             cfg = base.replace(train_tasks=int(tasks), eval_tasks=int(evals))
-            plan = study.plan({**{k: [v] for k, v in cfg.to_dict().items()}, **values, "seed": seeds})
+            plan = study.plan({**values, "seed": seeds}, base=cfg)
         except ValueError as e:
             problems.append(str(e))
     problems += common.cannot_start(caps, registry)
