@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from views import common
+from views import _live, _state
 
 st.set_page_config(page_title="mamlviz: MAML vs FOMAML", page_icon=":material/psychology:", layout="wide")
 
@@ -23,11 +23,11 @@ st.html(
     "<style>[data-testid='stStatusWidget']{display:none}"
     "[data-testid='stProgress'] *{transition:none!important;animation:none!important}</style>"
 )
-caps = common.capabilities()
+caps = _state.capabilities()
 with st.sidebar:
-    registry = common.registry()
-    common.jobs_view(registry)
-    st.caption(common.where_runs_go(registry))
+    registry = _state.registry()
+    _live.jobs_view(registry)
+    st.caption(_live.where_runs_go(registry))
     st.caption(
         ("Hosted mode · " if caps.hosted else "")
         + caps.device_name

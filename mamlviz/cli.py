@@ -9,6 +9,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from . import variants
 from .config import FIELDS, RunConfig
 from .paths import runs_dir
 
@@ -107,7 +108,8 @@ class _Bars:
         if name not in self.bars:
             for other in self.bars.values():
                 other.close()
-            self.bars[name] = tqdm(total=snap["total"], desc=f"{name.upper():7}", unit="it", file=sys.stderr)
+            desc = f"{variants.label(name):7}"
+            self.bars[name] = tqdm(total=snap["total"], desc=desc, unit="it", file=sys.stderr)
         bar = self.bars[name]
         bar.update(snap["iteration"] - bar.n)
         bar.set_postfix(loss=f"{snap['loss']:.3f}", acc=f"{snap['accuracy']:.2f}")
@@ -157,10 +159,10 @@ def main(argv=None) -> int:
     ns = build_parser().parse_args(argv)
     try:
         if ns.command == "show":
-            from . import records, summary
+            from . import records, report
 
             record = records.load(ns.record)
-            print(summary.report(record))
+            print(report.report(record))
             return 0
         if ns.command == "data":
             return _data_build(ns)
@@ -180,7 +182,7 @@ def main(argv=None) -> int:
     except ValueError as e:  # RunConfig and record errors name the field and the valid range
         print(f"error: {e}", file=sys.stderr)
         return 2
-    from . import engine, summary
+    from . import engine, report
 
     stop = _stop_on_signals()
     try:
@@ -188,7 +190,7 @@ def main(argv=None) -> int:
             record = engine.sweep(
                 cfg, over, values, iterations=ns.iterations, stop=stop, label=ns.label, launched_from="cli"
             )
-            print(summary.sweep_report(record))
+            print(report.sweep_report(record))
         else:
             bars = _Bars(ns.quiet)
             try:
@@ -197,7 +199,7 @@ def main(argv=None) -> int:
                 )
             finally:
                 bars.close()
-            print(summary.text_report(record))
+            print(report.text_report(record))
     except (ValueError, FileNotFoundError) as e:  # e.g. a device that is not there, the data file missing
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -239,7 +241,7 @@ def _data_build(ns) -> int:
 
 
 def _study_plan(ns):
-    from . import study
+    from .analysis import study
 
     values = {f.name: study.parse_values(f, getattr(ns, f.name)) for f in FIELDS if getattr(ns, f.name) is not None}
     return study.plan(values)
@@ -297,7 +299,7 @@ class _StudyBars:
         bar = self.bars[key]
         bar.total = snap["total"]
         bar.n = snap["iteration"]
-        bar.set_postfix_str(f"{snap['algorithm'].upper()} loss {snap['loss']:.3f}", refresh=True)
+        bar.set_postfix_str(f"{variants.label(snap['algorithm'])} loss {snap['loss']:.3f}", refresh=True)
 
     def close(self):
         for bar in [*self.bars.values(), self.overall]:
@@ -306,9 +308,10 @@ class _StudyBars:
 
 
 def _study(ns) -> int:
-    from . import records, study
-    from .executors import RAY_HINT, LocalExecutor, RayExecutor, ray_address, ray_available
-    from .study_runner import run_study
+    from . import records, report
+    from .run.cluster import RAY_HINT, RayExecutor, ray_address, ray_available
+    from .run.executors import LocalExecutor
+    from .run.study_runner import run_study
 
     try:
         plan = _study_plan(ns)
@@ -338,7 +341,7 @@ def _study(ns) -> int:
     finally:
         bars.close()
         executor.shutdown()
-    print(study.study_report(record))
+    print(report.study_report(record))
     print(f"study record: {out / (record['id'] + '.json')}")
     failed = sum(r["state"] == "failed" for r in record["runs"])
     if failed:

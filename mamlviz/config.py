@@ -12,6 +12,8 @@ import math
 from dataclasses import asdict, dataclass, fields, make_dataclass
 from dataclasses import field as dc_field
 
+from . import variants
+
 DRAWINGS_PER_CLASS = 20
 DEVICES = ("auto", "cpu", "cuda")
 PATHS = ("auto", "loop", "vmap", "graph")
@@ -38,8 +40,8 @@ class Field:
 
     Numbers are valid in [lo, hi] for ints and in (lo, hi] for floats (a learning rate of 0 is no
     learning rate). ``optional`` floats also accept None ("no limit"). ``group`` places the
-    widget: "basic" in the sidebar, "advanced" in its expander, "device" as a select box, "hidden"
-    for knobs only the CLI offers.
+    widget: "basic" in the sidebar, "advanced" in its expander, "device" as a select box, "algorithms"
+    as the multiselect at the top, "hidden" for knobs only the CLI offers.
     """
 
     name: str
@@ -56,12 +58,23 @@ class Field:
     step: float = 1
     fmt: str | None = None  # widget number format
     widget_min: float | None = None  # floats with an open lower bound need a smallest widget value
+    menu: tuple = ()  # the values a study form offers (a field with a menu is a study axis)
+    sweep: bool = False  # a sweep can vary it (the Scaling page, `sweep`)
+    log: bool = False  # drawn on a log axis
+    multi: bool = False  # a comma list of the variant table's names (the algorithms)
 
     @property
     def cli_flag(self) -> str:
         return self.flag or "--" + self.name.replace("_", "-")
 
+    @property
+    def options(self) -> tuple[str, ...]:
+        """The allowed choices: fixed ones, or the variant table's names for a list of algorithms."""
+        return tuple(variants.VARIANTS) if self.multi else self.choices
+
     def range_text(self) -> str:
+        if self.multi:
+            return "a comma list of " + ", ".join(self.options)
         if self.choices:
             return "one of " + ", ".join(self.choices)
         if self.type is int:
@@ -72,6 +85,12 @@ class Field:
 
     def error(self, value) -> ConfigError | None:
         """What is wrong with ``value`` for this field, or None."""
+        if self.multi:
+            try:
+                variants.parse(value)
+            except ValueError as e:
+                return ConfigError(self.name, str(e))
+            return None
         if self.choices:
             if value not in self.choices:
                 return ConfigError(self.name, f"must be one of {', '.join(self.choices)}, got {value!r}")
@@ -95,17 +114,21 @@ class Field:
 
 # fmt: off
 FIELDS: tuple[Field, ...] = (
+    Field("algorithms", str, ",".join(variants.DEFAULT), "Algorithms",
+          "Which algorithms train side by side on the same tasks; each is compared with MAML.",
+          group="algorithms", multi=True),
     Field("inner_lr", float, 0.4, "Inner learning rate α", "Step size of the per-task adaptation (inner loop).",
-          lo=0.0, hi=10.0, group="basic", step=0.01, fmt="%.4f", widget_min=0.0001),
+          lo=0.0, hi=10.0, group="basic", step=0.01, fmt="%.4f", widget_min=0.0001,
+          menu=(0.0001, 0.001, 0.01, 0.05, 0.1, 0.2, 0.4, 0.8), sweep=True, log=True),
     Field("outer_lr", float, 0.001, "Outer learning rate β (Adam)", "Meta-update step size.",
-          lo=0.0, hi=1.0, group="basic", step=0.0005, fmt="%.5f", widget_min=0.00001),
+          lo=0.0, hi=1.0, group="basic", step=0.0005, fmt="%.5f", widget_min=0.00001, log=True),
     Field("inner_steps", int, 1, "Inner steps (training)",
           "Gradient steps per task during meta-training. MAML differentiates through all of them.",
-          lo=1, hi=20, group="basic"),
+          lo=1, hi=20, group="basic", menu=tuple(range(1, 11)), sweep=True),
     Field("train_tasks", int, 3200, "Training tasks", "Tasks seen in all = meta-iterations × meta-batch.",
           lo=1, hi=10_000_000, group="basic", flag="--tasks", step=32),
-    Field("n_way", int, 5, "N-way (classes per task)", lo=2, hi=100),
-    Field("k_shot", int, 1, "K-shot (support images per class)", lo=1, hi=10),
+    Field("n_way", int, 5, "N-way (classes per task)", lo=2, hi=100, menu=(2, 3, 5, 10, 20)),
+    Field("k_shot", int, 1, "K-shot (support images per class)", lo=1, hi=10, menu=(1, 2, 5)),
     Field("k_query", int, 15, "Query images per class", "Query images per class in every task.", lo=1, hi=19),
     Field("meta_batch", int, 32, "Meta-batch (tasks per iteration)", lo=1, hi=256),
     Field("eval_tasks", int, 600, "Evaluation tasks",
@@ -138,6 +161,13 @@ class _RunConfigBase:
     def __post_init__(self):
         for err in validation_errors(self):
             raise err
+        # one spelling of a set of algorithms: the table's order, no spaces ("maml,fomaml")
+        object.__setattr__(self, "algorithms", ",".join(variants.ordered(variants.parse(self.algorithms))))
+
+    @property
+    def variants(self) -> list[str]:
+        """The algorithms this comparison trains, in the variant table's order."""
+        return self.algorithms.split(",")
 
     @property
     def iterations(self) -> int:

@@ -12,7 +12,6 @@ import hashlib
 import io
 import os
 import re
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,23 +105,16 @@ def download(root: str | os.PathLike) -> Path:
 
 def save(data: Omniglot, path: str | os.PathLike) -> str:
     """Write ``data`` as a byte-reproducible npz (fixed zip timestamps), atomically; returns sha256."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as zf:
-            for name in ("images", "splits", "alphabets", "characters"):
-                buf = io.BytesIO()
-                np.lib.format.write_array(buf, np.ascontiguousarray(getattr(data, name)), allow_pickle=False)
-                info = zipfile.ZipInfo(f"{name}.npy", date_time=_FIXED_TIME)
-                info.compress_type = zipfile.ZIP_DEFLATED
-                info.external_attr = 0o644 << 16
-                zf.writestr(info, buf.getvalue(), compresslevel=9)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from .records import atomic_writer
+
+    with atomic_writer(path) as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name in ("images", "splits", "alphabets", "characters"):
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.ascontiguousarray(getattr(data, name)), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=_FIXED_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, buf.getvalue(), compresslevel=9)
     return sha256(path)
 
 

@@ -15,7 +15,7 @@ PHASES = ("setup", "train", "eval", "sweep", "done")
 
 @dataclass
 class Progress:
-    algorithm: str | None  # "maml", "fomaml", or None for the whole run
+    algorithm: str | None  # a variant's name ("maml", "fomaml", ...), or None for the whole run
     phase: str  # one of PHASES
     iteration: int  # iterations done (train); points done (sweep)
     total: int

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from html import escape
 
+from . import variants
 from .curves import smoothed, span_for
-from .records import ALGORITHMS
-from .summary import COLORS, NAMES
 
 PANEL_W, PANEL_H, PAD_L, PAD_B, PAD_T = 460, 230, 44, 34, 26
 
@@ -57,21 +56,31 @@ def _panel(series: dict, x: str, key: str, title: str, x_title: str, y_range, ox
         f'<text x="{ox + PAD_L + w / 2:.0f}" y="{PANEL_H - 2}" text-anchor="middle" font-size="12" fill="#555">'
         f"{escape(x_title)}</text>"
     )
-    for name in ALGORITHMS:
+    for name in variants.ordered(series):
         c = series.get(name)
         if not c or not c[key]:
             continue
+        color = variants.color(name)
         raw = " ".join(f"{px(a):.1f},{py(b):.1f}" for a, b in zip(c[x], c[key]))
         ema = " ".join(f"{px(a):.1f},{py(b):.1f}" for a, b in zip(c[x], smoothed(c[key], ema_span)))
+        out.append(f'<polyline points="{raw}" fill="none" stroke="{color}" stroke-opacity="0.25" stroke-width="1"/>')
         out.append(
-            f'<polyline points="{raw}" fill="none" stroke="{COLORS[name]}" stroke-opacity="0.25" stroke-width="1"/>'
+            f'<polyline points="{ema}" fill="none" stroke="{color}" stroke-width="2.2"{_dash(variants.dash(name))}/>'
         )
-        out.append(f'<polyline points="{ema}" fill="none" stroke="{COLORS[name]}" stroke-width="2.2"/>')
     return out
 
 
+DASH_ARRAYS = {"solid": "", "dash": "7 4", "dot": "2 3", "dashdot": "7 3 2 3", "longdash": "12 4"}
+
+
+def _dash(name: str) -> str:
+    """A Plotly dash name as an SVG stroke-dasharray attribute (none for solid lines)."""
+    pattern = DASH_ARRAYS.get(name, "")
+    return f' stroke-dasharray="{pattern}"' if pattern else ""
+
+
 def curves_svg(series: dict, x: str, x_title: str) -> str:
-    """Loss and accuracy of both variants, raw (faint) and smoothed, as one SVG document."""
+    """Loss and accuracy of every variant, raw (faint) and smoothed, as one SVG document."""
     ema_span = span_for(max((len(c["loss"]) for c in series.values() if c), default=0))
     parts = _panel(series, x, "loss", "query loss after adaptation (training tasks)", x_title, None, 0, ema_span)
     parts += _panel(
@@ -84,13 +93,20 @@ def curves_svg(series: dict, x: str, x_title: str) -> str:
         PANEL_W + 20,
         ema_span,
     )
+    names = [n for n in variants.ordered(series) if series.get(n)]
+    width, height = 2 * PANEL_W + 20, PANEL_H + 36
+    step = (width - PAD_L) / max(1, len(names))
     legend = "".join(
-        f'<rect x="{PAD_L + i * 250}" y="{PANEL_H + 8}" width="18" height="3" fill="{COLORS[n]}"/>'
-        f'<text x="{PAD_L + i * 250 + 24}" y="{PANEL_H + 13}" font-size="12" fill="#333">{NAMES[n]}: faint raw, '
-        f"bold EMA (span {ema_span})</text>"
-        for i, n in enumerate(ALGORITHMS)
+        f'<line x1="{PAD_L + i * step:.0f}" x2="{PAD_L + i * step + 18:.0f}" y1="{PANEL_H + 9}" y2="{PANEL_H + 9}" '
+        f'stroke="{variants.color(n)}" stroke-width="3"{_dash(variants.dash(n))}/>'
+        f'<text x="{PAD_L + i * step + 24:.0f}" y="{PANEL_H + 13}" font-size="12" fill="#333">'
+        f"{escape(variants.label(n))}</text>"
+        for i, n in enumerate(names)
     )
-    width, height = 2 * PANEL_W + 20, PANEL_H + 22
+    legend += (
+        f'<text x="{PAD_L}" y="{PANEL_H + 30}" font-size="11" fill="#777">faint: raw points; '
+        f"bold: EMA (span {ema_span})</text>"
+    )
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" '
         f'font-family="sans-serif" role="img" aria-label="training curves">{"".join(parts)}{legend}</svg>'

@@ -26,6 +26,14 @@ TINY = dict(
 )
 
 
+def tiny_values(**changes) -> dict:
+    """A study's values (field -> list) for TINY runs without alignment, with ``changes``."""
+    values = {k: [v] for k, v in TINY.items()}
+    values.update(alignment_points=[0], train_tasks=[10], eval_tasks=[10])
+    values.update({k: v if isinstance(v, list) else [v] for k, v in changes.items()})
+    return values
+
+
 def tiny_cli(**changes) -> list[str]:
     """``compare`` flags for TINY (with ``changes``), named by the config table."""
     from mamlviz.config import BY_NAME
@@ -60,7 +68,7 @@ def fresh_server(tmp_path, monkeypatch):
     monkeypatch.setenv("MAMLVIZ_RUNS_DIR", str(tmp_path / "runs"))
     st.cache_resource.clear()
     yield tmp_path / "runs"
-    from views import common
+    from views import _state as common
 
     try:
         common.registry().shutdown()

@@ -1,15 +1,15 @@
-"""Adaptation explorer: a run's three networks adapting to a held-out task, step by step."""
+"""Adaptation explorer: a run's networks adapting to a held-out task, step by step."""
 
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
-from mamlviz import charts, records
-from mamlviz.summary import NAMES
-from views import common
+from mamlviz import records
+from mamlviz.charts import label
+from mamlviz.charts.adapt import adaptation, adaptation_average, model_name
+from views import _state
 
-MODEL_NAMES = {"init": "initialisation (not meta-trained)", **NAMES}
 TILE_COLORS = {True: (44, 160, 44), False: (214, 39, 40)}  # green: right after adaptation, red: wrong
 
 
@@ -29,7 +29,7 @@ def cache_key(path, record) -> tuple:
 
 @st.cache_resource(max_entries=4)
 def run_networks(key: tuple, _record: dict):
-    """The run's networks (init, MAML, FOMAML), checked against the record's sha256; cached per
+    """The run's networks (the initialisation and each variant's), checked against the record's sha256; cached per
     ``cache_key`` (the record itself, underscored, is not hashed)."""
     from mamlviz.engine import explore
 
@@ -93,8 +93,7 @@ def tiles(
 
 def pick_run():
     """A compare run with saved networks; None (and why) when there is none."""
-    found, _ = common.all_records()
-    compares = [(p, r) for p, r in found if r["kind"] == "compare"]
+    compares = _state.of_kind("compare")
     with_params = [(p, r) for p, r in compares if r["params_file"]]
     if len(compares) > len(with_params):
         st.caption(
@@ -105,30 +104,30 @@ def pick_run():
         st.info("No run with saved networks yet: run a comparison on the Compare page (or the command line).")
         return None
     titles = [
-        f"{common.run_title(r)} · {r['environment']['device_name']} · {r['created'][:16]}" for _, r in with_params
+        f"{_state.run_title(r)} · {r['environment']['device_name']} · {r['created'][:16]}" for _, r in with_params
     ]
     idx = st.selectbox("Run", range(len(with_params)), format_func=titles.__getitem__, key="adapt-run")
     return with_params[idx]
 
 
 def one_task_view(path, record, steps: int) -> None:
-    """Support set, the three networks' accuracy and loss step by step, and which queries each gets right."""
+    """Support set, the networks' accuracy and loss step by step, and which queries each gets right."""
     cfg = record["config"]
     c1, c2 = st.columns([3, 1])
     seed = st.session_state.setdefault("adapt-task", 1)
     if c2.button("Another task", key="adapt-another", width="stretch"):
         st.session_state["adapt-task"] = seed = seed + 1
     c1.markdown(f"**Held-out task #{seed}** (test characters only; {cfg['n_way']}-way {cfg['k_shot']}-shot)")
-    with st.spinner("Adapting the three networks to this task…"):
+    with st.spinner("Adapting the networks to this task…"):
         trace, support, queries = one_task(cache_key(path, record), seed, steps, record)
     st.image(tiles(support, scale=3), caption="Support set: one image per class, all the networks get to adapt on")
-    st.plotly_chart(charts.adaptation(trace, record["config"]["eval_inner_steps"]), key="adapt-one")
+    st.plotly_chart(adaptation(trace, record["config"]["eval_inner_steps"]), key="adapt-one")
     st.markdown(f"Query images after {steps} inner step(s), one row per class: **green** right, **red** wrong.")
-    for col, name in zip(st.columns(3), ("init", "maml", "fomaml")):
+    for col, name in zip(st.columns(len(trace)), trace):
         right = trace[name]["correct"][steps]
         col.image(
             tiles(queries, right, per_row=cfg["k_query"]),
-            caption=f"{MODEL_NAMES[name]}: {sum(right)}/{len(right)} right",
+            caption=f"{model_name(name)}: {sum(right)}/{len(right)} right",
             width="stretch",
         )
 
@@ -142,20 +141,19 @@ def average_view(path, record, steps: int) -> None:
         min(16, record["config"]["eval_tasks"]),
         key="adapt-tasks",
         help="The first tasks of the run's own evaluation stream; each costs K adaptation steps for each of the "
-        "three networks, so more tasks take proportionally longer.",
+        "networks, so more tasks take proportionally longer.",
     )
-    with st.spinner(f"Adapting the three networks to {n} tasks, {steps} steps each…"):
+    with st.spinner(f"Adapting the networks to {n} tasks, {steps} steps each…"):
         many = many_tasks(cache_key(path, record), steps, n, record)
-    st.plotly_chart(
-        charts.adaptation_average(many, record["chance"], record["config"]["eval_inner_steps"]), key="adapt-many"
-    )
+    st.plotly_chart(adaptation_average(many, record["chance"], record["config"]["eval_inner_steps"]), key="adapt-many")
     one = min(1, steps)
     best = {m: max(range(steps + 1), key=lambda k: many[m]["accuracy"][k]) for m in many}
+    shown = [m for m in many if m != "init"] + ["init"]
     st.markdown(
         f"After {one} step: "
-        + ", ".join(f"{charts.ADAPT_NAMES[m]} {many[m]['accuracy'][one]:.0%}" for m in ("maml", "fomaml", "init"))
-        + f" (mean of {many['maml']['tasks']} tasks). Best step: "
-        + ", ".join(f"{charts.ADAPT_NAMES[m]} {best[m]}" for m in ("maml", "fomaml", "init"))
+        + ", ".join(f"{model_name(m)} {many[m]['accuracy'][one]:.0%}" for m in shown)
+        + f" (mean of {many['init']['tasks']} tasks). Best step: "
+        + ", ".join(f"{model_name(m)} {best[m]}" for m in shown)
         + "."
     )
 
@@ -163,10 +161,10 @@ def average_view(path, record, steps: int) -> None:
 st.title("Adaptation explorer")
 st.markdown(
     "MAML's claim is that it learns an **initialisation that adapts fast**: a few gradient steps on a new "
-    "task's support set are enough. Here a run's three networks — the shared random initialisation and the "
-    "two meta-trained ones — adapt to held-out tasks step by step, so you can see that claim hold or fail."
+    "task's support set are enough. Here a run's networks — the shared random initialisation and the "
+    "meta-trained ones — adapt to held-out tasks step by step, so you can see that claim hold or fail."
 )
-caps = common.capabilities()
+caps = _state.capabilities()
 if not caps.torch:
     st.info("This view adapts networks live and needs PyTorch, which this server does not have.")
 else:
@@ -193,7 +191,7 @@ else:
             st.subheader("Averaged over the run's evaluation tasks")
             average_view(path, record, steps)
             st.caption(
-                f"{charts.label(record)}. Inner learning rate {record['config']['inner_lr']}. "
+                f"{label(record)}. Inner learning rate {record['config']['inner_lr']}. "
                 f"Networks: {records.ParamsFile.__doc__.strip()} ({record['params_file']['file']}, "
                 "sha256-checked). Computed on this server's CPU."
             )

@@ -2,31 +2,33 @@
 
 import streamlit as st
 
-from mamlviz import charts, presets, scaling
-from views import common
+from mamlviz import presets, report
+from mamlviz.charts import label
+from mamlviz.charts.scaling import scaling
+from mamlviz.config import BY_NAME, FIELDS
+from views import _live, _state
 
-LEARNING_RATES = [0.0001, 0.001, 0.01, 0.05, 0.1, 0.2, 0.4, 0.8]
+SWEEPABLE = [f.name for f in FIELDS if f.sweep]  # what a sweep can vary, from the field table
 
 
 def recorded_sweeps() -> None:
     """Pick a sweep record; its two charts and the fitted slopes."""
-    found, _ = common.all_records()
-    sweeps = [(p, r) for p, r in found if r["kind"] == "sweep" and r["points"]]
+    sweeps = [(p, r) for p, r in _state.of_kind("sweep") if r["points"]]
     if not sweeps:
         st.info("No sweep recorded yet: start one below.")
         return
     titles = [
-        f"{common.run_title(r)} · {r['environment']['device_name']} · {r['created'][:16]} ({common.source_of(p)})"
+        f"{_state.run_title(r)} · {r['environment']['device_name']} · {r['created'][:16]} ({_state.source_of(p)})"
         for p, r in sweeps
     ]
     idx = st.selectbox("Sweep record", range(len(sweeps)), format_func=titles.__getitem__)
     record = sweeps[idx][1]
     over = record["protocol"]["over"]
-    st.plotly_chart(charts.scaling(record["points"], over=over), key="scaling")
-    for line in scaling.describe(record["points"], over=over):
+    st.plotly_chart(scaling(record["points"], over=over), key="scaling")
+    for line in report.sweep_words(record["points"], over=over):
         st.markdown(f"- {line}")
     st.caption(
-        charts.label(record) + f". Device memory: {record['protocol']['memory']}. Held for backprop: "
+        label(record) + f". Device memory: {record['protocol']['memory']}. Held for backprop: "
         f"{record['protocol']['saved_memory']}. Alignment: {record['protocol']['sweep']}."
     )
 
@@ -37,24 +39,25 @@ def sweep_form(caps, registry) -> None:
     base = presets.default_for(caps.cuda)
     over = st.radio(
         "Vary",
-        ["inner_steps", "inner_lr"],
+        SWEEPABLE,
+        index=SWEEPABLE.index("inner_steps"),
         horizontal=True,
         key="sweep-over",
-        format_func={"inner_steps": "inner steps", "inner_lr": "inner learning rate"}.get,
+        format_func=lambda k: BY_NAME[k].label.split(" (")[0],
     )
     c1, c2, c3 = st.columns(3)
-    if over == "inner_steps":
-        steps = c1.multiselect(
-            "Inner steps", list(range(1, 11)), default=[1, 2, 3, 5] if not caps.cuda else [1, 2, 3, 5, 7, 10]
-        )
-    else:
-        steps = c1.multiselect("Inner learning rates", LEARNING_RATES, default=[0.001, 0.01, 0.1, 0.4])
+    field, mb = BY_NAME[over], BY_NAME["meta_batch"]
+    defaults = {
+        "inner_steps": [1, 2, 3, 5] if not caps.cuda else [1, 2, 3, 5, 7, 10],
+        "inner_lr": [0.001, 0.01, 0.1, 0.4],
+    }
+    steps = c1.multiselect(field.label, list(field.menu), default=defaults.get(over, list(field.menu[:3])))
     iterations = c2.number_input("Iterations per point", min_value=2, max_value=500, value=3 if not caps.cuda else 30)
-    meta_batch = c3.number_input("Meta-batch", min_value=1, max_value=256, value=base.meta_batch)
+    meta_batch = c3.number_input(mb.label, min_value=int(mb.lo), max_value=int(mb.hi), value=base.meta_batch)
     problems = []
     if not steps:
         problems.append("Choose at least one value to measure.")
-    problems += common.cannot_start(caps, registry)
+    problems += _state.cannot_start(caps, registry)
     for p in problems:
         st.error(p)
     job = registry.get(st.session_state.get("sweep_job_id"))
@@ -64,7 +67,7 @@ def sweep_form(caps, registry) -> None:
             "sweep",
             cfg,
             label=f"sweep {over.replace('_', ' ')} {','.join(map(str, sorted(steps)))}",
-            owner=common.owner(),
+            owner=_state.owner(),
             over=over,
             values=tuple(sorted(steps)),
             iterations=int(iterations),
@@ -86,8 +89,8 @@ def sweep_progress(snap: dict) -> None:
     )
 
 
-caps = common.capabilities()
-registry = common.registry()
+caps = _state.capabilities()
+registry = _state.registry()
 st.title("Scaling with inner steps")
 st.markdown(
     "MAML keeps every inner step's activations to differentiate through them, so its memory should "
@@ -97,4 +100,4 @@ st.markdown(
 recorded_sweeps()
 sweep_form(caps, registry)
 if registry.get(st.session_state.get("sweep_job_id")) is not None:
-    common.job_panel(st.session_state["sweep_job_id"], sweep_progress, refresh_s=0.5, stop_label="Stop sweep")
+    _live.job_panel(st.session_state["sweep_job_id"], sweep_progress, refresh_s=0.5, stop_label="Stop sweep")

@@ -3,23 +3,19 @@
 import pandas as pd
 import streamlit as st
 
-from mamlviz import charts, presets, records, study
-from mamlviz.config import BY_NAME
-from views import common
+from mamlviz import presets, records, report, variants
+from mamlviz.analysis import study
+from mamlviz.charts.study import study_payoff
+from mamlviz.config import BY_NAME, FIELDS
+from views import _live, _state
 
 SEED_CHOICES = list(range(10))
-AXES = {  # what a study made here can vary, and the values offered
-    "inner_steps": list(range(1, 11)),
-    "n_way": [2, 3, 5, 10, 20],
-    "inner_lr": [0.01, 0.05, 0.1, 0.2, 0.4, 0.8],
-    "k_shot": [1, 2, 5],
-}
+AXES = {f.name: list(f.menu) for f in FIELDS if f.menu}  # what a study made here can vary: the field table's menus
 
 
 def run_records() -> dict[str, dict]:
     """Record file name -> compare record, for the runs a study lists."""
-    found, _ = common.all_records()
-    return {p.name: r for p, r in found if r["kind"] == "compare"}
+    return {p.name: r for p, r in _state.of_kind("compare")}
 
 
 def study_status(rec: dict) -> None:
@@ -51,20 +47,28 @@ def study_status(rec: dict) -> None:
 
 
 def settings_table(rec: dict) -> None:
-    """Per setting: both variants' mean ± 95 % interval, the paired difference and the verdict."""
+    """Per setting: every variant's mean ± 95 % interval, each against the reference (paired), the verdicts."""
     rows = []
     for s in rec["settings"]:
-        row = {"setting": study.setting_words(s["setting"]), "seeds": len(s["seeds"])}
-        for name, title in (("maml", "MAML"), ("fomaml", "FOMAML")):
-            v = s[name]
-            row[f"{title} accuracy"] = study.pm(v["accuracy"], 100, unit=" %")
-            row[f"{title} time"] = study.pm(v["train_time_s"], unit=" s")
-            row[f"{title} memory"] = study.pm(v["memory_bytes"], 1 / 2**20, unit=" MiB")
-        row["MAML − FOMAML"] = study.pm(s["accuracy_diff"], 100, unit=" points")
+        row = {"setting": report.setting_words(s["setting"]), "seeds": len(s["seeds"])}
+        ref = variants.label(s["reference"])
+        for name, v in s["variants"].items():
+            title = variants.label(name)
+            row[f"{title} accuracy"] = report.pm(v["accuracy"], 100, unit=" %")
+            row[f"{title} time"] = report.pm(v["train_time_s"], unit=" s")
+            row[f"{title} memory"] = report.pm(v["memory_bytes"], 1 / 2**20, unit=" MiB")
+        for name, vs in s["versus"].items():
+            row[f"{variants.label(name)} − {ref}"] = report.pm(vs["accuracy_diff"], 100, signed=True, unit=" points")
         rows.append(row)
     st.dataframe(pd.DataFrame(rows), hide_index=True)
-    st.markdown("\n".join(f"- **{study.setting_words(s['setting'])}**: {study.verdict(s)}." for s in rec["settings"]))
-    mixed = [study.setting_words(s["setting"]) for s in rec["settings"] if len(s["paths"]) > 1]
+    st.markdown(
+        "\n".join(
+            f"- **{report.setting_words(s['setting'])}**: {line}."
+            for s in rec["settings"]
+            for line in report.verdicts(s)
+        )
+    )
+    mixed = [report.setting_words(s["setting"]) for s in rec["settings"] if len(s["paths"]) > 1]
     if mixed:
         st.caption(
             f"Runs of {', '.join(mixed)} took different meta-gradient paths (chosen by timing on each machine): "
@@ -80,7 +84,7 @@ def payoff_chart(rec: dict) -> None:
     x = next(iter(grid))
     if len(grid) > 1:
         x = st.radio("Against", list(grid), horizontal=True, format_func=lambda k: BY_NAME[k].label, key="study-x")
-    st.plotly_chart(charts.study_payoff(rec, x), key="study-payoff")
+    st.plotly_chart(study_payoff(rec, x), key="study-payoff")
 
 
 def downloads(rec: dict) -> None:
@@ -103,14 +107,13 @@ def downloads(rec: dict) -> None:
 
 
 def recorded_studies() -> None:
-    found, _ = common.all_records()
-    studies = [(p, r) for p, r in found if r["kind"] == "study"]
+    studies = _state.of_kind("study")
     if not studies:
         st.info("No study recorded yet: run one below, or with `python -m mamlviz study` (see the README).")
         return
     titles = [
-        f"{common.run_title(r)} · {len(r['runs'])} runs · {r['status']} · {r['created'][:16].replace('T', ' ')} "
-        f"({common.source_of(p)})"
+        f"{_state.run_title(r)} · {len(r['runs'])} runs · {r['status']} · {r['created'][:16].replace('T', ' ')} "
+        f"({_state.source_of(p)})"
         for p, r in studies
     ]
     idx = st.selectbox("Study record", range(len(studies)), format_func=titles.__getitem__)
@@ -131,7 +134,7 @@ def recorded_studies() -> None:
 def study_form(caps, registry) -> None:
     """The grid (one or two varied settings), the seeds and the size of each run."""
     st.subheader("Run a study here")
-    st.caption(common.where_runs_go(registry) + ". " + where_hint(registry))
+    st.caption(_live.where_runs_go(registry) + ". " + where_hint(registry))
     base = presets.default_for(caps.cuda)
     c1, c2 = st.columns(2)
     axes = c1.multiselect(
@@ -149,8 +152,13 @@ def study_form(caps, registry) -> None:
         default = [1, 3, 5] if axis == "inner_steps" else AXES[axis][:2]
         values[axis] = sorted(col.multiselect(BY_NAME[axis].label, AXES[axis], default=default, key=f"study-{axis}"))
     c3, c4 = st.columns(2)
-    tasks = c3.number_input("Training tasks per run", min_value=2, max_value=100_000, value=base.train_tasks, step=32)
-    evals = c4.number_input("Test tasks per run", min_value=10, max_value=10_000, value=base.eval_tasks, step=10)
+    train, test = BY_NAME["train_tasks"], BY_NAME["eval_tasks"]
+    tasks = c3.number_input(
+        "Training tasks per run", min_value=1, max_value=int(train.hi), value=base.train_tasks, step=int(train.step)
+    )
+    evals = c4.number_input(
+        "Test tasks per run", min_value=int(test.lo), max_value=int(test.hi), value=base.eval_tasks, step=int(test.step)
+    )
     problems = [f"Choose at least one value of {BY_NAME[a].label.lower()}." for a in axes if not values.get(a)]
     problems += ["Choose at least one seed."] if not seeds else []
     plan = None
@@ -160,7 +168,7 @@ def study_form(caps, registry) -> None:
             plan = study.plan({**values, "seed": seeds}, base=cfg)
         except ValueError as e:
             problems.append(str(e))
-    problems += common.cannot_start(caps, registry)
+    problems += _state.cannot_start(caps, registry)
     for p in problems:
         st.error(p)
     job = registry.get(st.session_state.get("study_job_id"))
@@ -168,7 +176,7 @@ def study_form(caps, registry) -> None:
         st.caption(f"{len(plan.runs)} comparisons: {len(plan.runs) // len(seeds)} settings × {len(seeds)} seeds.")
     if st.button("Start study", key="start-study", type="primary", disabled=bool(problems) or bool(job and job.active)):
         label = "study " + " × ".join(f"{k} {','.join(map(str, v))}" for k, v in values.items())
-        job = registry.submit("study", cfg, label=label, owner=common.owner(), values={**values, "seed": seeds})
+        job = registry.submit("study", label=label, owner=_state.owner(), plan=plan)
         st.session_state["study_job_id"] = job.id
         st.rerun()
 
@@ -189,9 +197,8 @@ def study_progress(snap: dict) -> None:
         p = run.get("progress") or {}
         step = ""
         if run["state"] == "running" and p:
-            step = (
-                f"{(p.get('algorithm') or 'setup').upper()} {p.get('phase')} {p.get('iteration', 0)}/{p.get('total')}"
-            )
+            who = variants.label(p["algorithm"]) if p.get("algorithm") else "setup"
+            step = f"{who} {p.get('phase')} {p.get('iteration', 0)}/{p.get('total')}"
         rows.append(
             {
                 "run": key,
@@ -206,8 +213,8 @@ def study_progress(snap: dict) -> None:
     st.dataframe(pd.DataFrame(rows), hide_index=True)
 
 
-caps = common.capabilities()
-registry = common.registry()
+caps = _state.capabilities()
+registry = _state.registry()
 st.title("Studies: when does second order pay off?")
 st.markdown(
     "One comparison is one seed, and one seed can mislead. A **study** runs the comparison for every "
@@ -220,4 +227,4 @@ st.markdown(
 recorded_studies()
 study_form(caps, registry)
 if registry.get(st.session_state.get("study_job_id")) is not None:
-    common.job_panel(st.session_state["study_job_id"], study_progress, refresh_s=1.0, stop_label="Stop study")
+    _live.job_panel(st.session_state["study_job_id"], study_progress, refresh_s=1.0, stop_label="Stop study")

@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from mamlviz import records, source, summary
-from views import common
+from mamlviz import report, source, variants
+from mamlviz.analysis.compare import compare_numbers
+from views import _state
 
 FAQ = [
     (
@@ -67,43 +68,36 @@ def update_rules() -> None:
 
 
 def side_by_side() -> None:
-    """The two variants compared in words, with measured rows from a run record the reader picks."""
+    """The variants compared in words, one column each, with measured rows from a run record the reader picks."""
     st.subheader("Side by side")
-    found, _ = common.all_records()
-    compares = [
-        r for _, r in found if r["kind"] == "compare" and all(r["results"][n]["test"] for n in records.ALGORITHMS)
-    ]
+    compares = [r for _, r in _state.of_kind("compare") if all(res["test"] for res in r["results"].values())]
     choice = None
     if compares:
-        titles = [f"{common.run_title(r)} · {r['environment']['device_name']} · {r['created'][:10]}" for r in compares]
+        titles = [f"{_state.run_title(r)} · {r['environment']['device_name']} · {r['created'][:10]}" for r in compares]
         choice = compares[st.selectbox("Numbers from run record", range(len(compares)), format_func=titles.__getitem__)]
+    names = variants.in_record(choice) if choice else list(variants.DEFAULT)
 
     def measured(key, fmt):
         if choice is None:
-            return "– (no run record yet)", "–"
-        return tuple(
-            fmt(choice["results"][n][key]) if choice["results"][n][key] is not None else "–" for n in records.ALGORITHMS
-        )
+            return ["– (no run record yet)"] + ["–"] * (len(names) - 1)
+        return [fmt(choice["results"][n][key]) if choice["results"][n][key] is not None else "–" for n in names]
 
-    t = measured("per_iteration_ms", lambda v: f"{v:.1f} ms")
-    m = measured("autograd_saved_bytes", summary.fmt_bytes)
-    peak = measured("peak_memory_bytes", summary.fmt_bytes)
-    a = measured("test", summary.fmt_accuracy)
-    st.markdown(f"""
-    | | MAML (second order) | FOMAML (first order) |
-    |---|---|---|
-    | outer gradient | through the inner loop, Hessian term included | query gradient at the adapted parameters |
-    | extra work per inner step | a Hessian-vector product in the backward pass | none |
-    | memory against inner steps | grows: every inner step's activations are kept | flat: each step's graph is freed |
-    | measured time per meta-iteration | {t[0]} | {t[1]} |
-    | measured memory held for backprop (exact) | {m[0]} | {m[1]} |
-    | measured device peak memory | {peak[0]} | {peak[1]} |
-    | measured test accuracy (95 % CI) | {a[0]} | {a[1]} |
-    """)
+    rows = [
+        ("gradient of the outer step", [variants.get(n).rule for n in names]),
+        ("inner loop adapts", [variants.get(n).adapts for n in names]),
+        ("measured time per meta-iteration", measured("per_iteration_ms", lambda v: f"{v:.1f} ms")),
+        ("measured memory held for backprop (exact)", measured("autograd_saved_bytes", report.fmt_bytes)),
+        ("measured device peak memory", measured("peak_memory_bytes", report.fmt_bytes)),
+        ("measured test accuracy (95 % CI)", measured("test", report.fmt_accuracy)),
+    ]
+    head = "| | " + " | ".join(variants.label(n) for n in names) + " |"
+    lines = [head, "|---" * (len(names) + 1) + "|"] + [
+        f"| {what} | " + " | ".join(cells) + " |" for what, cells in rows
+    ]
+    st.markdown("\n".join(lines))
     if choice is not None:
-        c = summary.compare_numbers(choice)
         st.caption(
-            f"Measured in run “{common.run_title(choice)}”: {summary.ratio_words(c)}. "
+            f"Measured in run “{_state.run_title(choice)}”: {'; '.join(report.ratio_words(compare_numbers(choice)))}. "
             f"{choice['environment']['device_name']}, {choice['protocol']['task']}, "
             f"{choice['protocol']['train_inner_steps']} inner step(s); memory: {choice['protocol']['memory']}. "
             "See the Scaling page for how the gap grows with inner steps."
@@ -139,9 +133,9 @@ def engine_code() -> None:
         "Read from the engine's source file at page load, so it is always what the app executes. "
         "The inner loop (one task):"
     )
-    st.code(source.function_source("engine.meta", "inner_adapt"), language="python")
+    st.code(source.function_source("engine.inner", "adapt"), language="python")
     st.markdown(
-        "The vectorized meta-gradient: second order differentiates through `inner_adapt` for all tasks "
+        "The vectorized meta-gradient: second order differentiates through `inner.adapt` for all tasks "
         "at once (`grad` of `vmap`); first order detaches the adapted parameters and takes the query "
         "gradient there (`vmap` of `grad`):"
     )

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
-import statistics
 import threading
 from collections.abc import Callable
 
 import torch
 
+from ..analysis.stats import interval
 from ..config import RunConfig
 from ..records import Evaluation
 from . import meta
@@ -61,7 +60,5 @@ def evaluate(
             per_task += acc.tolist()
             if on_progress is not None:
                 on_progress(len(per_task))
-    n = len(per_task)
-    mean = statistics.fmean(per_task)
-    ci95 = 1.96 * statistics.stdev(per_task) / math.sqrt(n) if n > 1 else 0.0
-    return Evaluation(mean, ci95, n, mean - 1.0 / cfg.n_way, [round(a, 4) for a in per_task])
+    mean, ci95, n = interval(per_task)
+    return Evaluation(mean, ci95 or 0.0, n, mean - 1.0 / cfg.n_way, [round(a, 4) for a in per_task])

@@ -2,26 +2,24 @@
 
 "MAML learns an initialisation that adapts fast" is a claim about what happens during the inner
 loop at test time; this measures it: query accuracy and loss after 0, 1, ..., K inner steps, for
-the initialisation and both meta-trained networks of a run, on one task or averaged over the run's
+the initialisation and every meta-trained network of a run, on one task or averaged over the run's
 own evaluation tasks.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from .. import omniglot
+from ..analysis.stats import interval
 from ..config import RunConfig
-from . import model
+from . import inner, model
 from .data import Data
 from .evaluate import test_batches
 from .tasks import TaskBatch, TaskSampler
-
-MODELS = ("init", "maml", "fomaml")
 
 
 class ParamsError(ValueError):
@@ -29,7 +27,7 @@ class ParamsError(ValueError):
 
 
 def load_params(record_path: str | Path, record: dict) -> dict[str, dict[str, torch.Tensor]]:
-    """model ("init", "maml", "fomaml") -> parameters, from the safetensors file beside the record,
+    """model ("init" and the variants' names) -> parameters, from the safetensors file beside the record,
     after checking its sha256 against the record (no pickle anywhere)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -57,20 +55,19 @@ def load_params(record_path: str | Path, record: dict) -> dict[str, dict[str, to
 
 
 def _trace(params, xs, ys, xq, yq, inner_lr: float, steps: int):
-    """Query loss, accuracy and per-image correctness after 0..steps inner steps, one task.
-    Plain autograd, one step at a time (on CPU 2-3x faster than vmap over tasks)."""
+    """Query loss, accuracy and per-image correctness after 0..steps inner steps, one task: the inner loop
+    (plain autograd, one step at a time, on CPU 2-3x faster than vmap over tasks), observed after each step."""
     losses, accs, correct = [], [], []
-    fast = {k: v.detach().requires_grad_() for k, v in params.items()}
-    for k in range(steps + 1):
+
+    def observe(k, fast):
         with torch.no_grad():
             logits = model.forward(fast, xq)
             hit = logits.argmax(-1) == yq
             losses.append(F.cross_entropy(logits, yq))
             correct.append(hit)
             accs.append(hit.float().mean())
-        if k < steps:
-            g = torch.autograd.grad(F.cross_entropy(model.forward(fast, xs), ys), list(fast.values()))
-            fast = {n: (w - inner_lr * gn).detach().requires_grad_() for (n, w), gn in zip(fast.items(), g)}
+
+    inner.adapt(params, xs, ys, inner_lr=inner_lr, inner_steps=steps, how="const", trace=observe)
     return torch.stack(losses), torch.stack(accs), torch.stack(correct)
 
 
@@ -109,7 +106,10 @@ def adapt_many(models: dict, data: Data, cfg: RunConfig, steps: int, tasks: int)
                     for t in range(b.xs.shape[0])
                 ]
             )  # [tasks, K+1]
-            mean = accs.mean(0)
-            ci = 1.96 * accs.std(0) / math.sqrt(accs.shape[0]) if accs.shape[0] > 1 else torch.zeros_like(mean)
-            out[name] = {"accuracy": mean.tolist(), "ci95": ci.tolist(), "tasks": accs.shape[0]}
+            per_step = [interval(accs[:, k].tolist()) for k in range(accs.shape[1])]
+            out[name] = {
+                "accuracy": [m for m, _, _ in per_step],
+                "ci95": [ci or 0.0 for _, ci, _ in per_step],
+                "tasks": accs.shape[0],
+            }
     return out

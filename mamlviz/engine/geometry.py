@@ -1,9 +1,10 @@
-"""How much of MAML's meta-gradient is the Hessian term: the two meta-gradients compared, exactly.
+"""How far each variant's meta-gradient points from the exact one: the meta-gradients compared, exactly.
 
-At the same parameters and tasks, the second-order (MAML) and first-order (FOMAML) meta-gradients
-differ by exactly the contribution of the Hessian term that the shortcut drops. ``alignment``
-computes both with the engine's own ``meta.meta_gradient`` and reports their cosine, their norms,
-the norm of their difference, and the cosine per layer (which layers the shortcut bends most).
+At the same parameters and tasks, MAML's (second-order) meta-gradient and FOMAML's (first-order)
+differ by exactly the contribution of the Hessian term that the shortcut drops; any other variant's
+differs by what its own shortcut changes. ``alignment`` computes every variant's meta-gradient with the
+engine's own ``meta.meta_gradient`` and reports, against the reference (MAML): the cosine, the norms,
+the norm of the difference, and the cosine per layer (which layers a shortcut bends most).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import math
 
 import torch
 
-from ..records import AlignmentCurve
+from .. import variants
+from ..records import Agreement, AlignmentCurve
 from . import meta
 
 
@@ -28,52 +30,93 @@ def _cos(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(a @ b / (na * nb)) if na > 0 and nb > 0 else 0.0
 
 
-def alignment(params, xs, ys, xq, yq, *, inner_lr: float, inner_steps: int, path: str = "auto", forward=None) -> dict:
-    """Second- vs first-order mean meta-gradient at ``params`` on the tasks stacked on dim 0.
+def _flat(g: dict, keys) -> torch.Tensor:
+    return torch.cat([g[k].detach().flatten() for k in keys]).double()
 
-    Returns ``cosine``, ``maml_norm``, ``fomaml_norm``, ``correction_norm`` (|MAML - FOMAML|: what
-    the Hessian term contributes) and ``per_layer``: layer -> {cosine, maml_norm, fomaml_norm}.
+
+def alignment(
+    params,
+    xs,
+    ys,
+    xq,
+    yq,
+    *,
+    inner_lr: float,
+    inner_steps: int,
+    names=variants.DEFAULT,
+    path: str = "auto",
+    forward=None,
+) -> dict:
+    """Every variant of ``names`` against the reference's mean meta-gradient at ``params`` on the stacked tasks.
+
+    Returns ``reference``, ``reference_norm`` and ``variants``: each other name -> ``cosine``, ``norm``,
+    ``difference_norm`` (|reference - it|: for FOMAML, what the Hessian term contributes) and ``per_layer``:
+    layer -> {cosine, norm, reference_norm}.
     """
     kw = dict(inner_lr=inner_lr, inner_steps=inner_steps, path=path)
     if forward is not None:
         kw["forward"] = forward
-    second = meta.meta_gradient(params, xs, ys, xq, yq, first_order=False, **kw)[0]
-    first = meta.meta_gradient(params, xs, ys, xq, yq, first_order=True, **kw)[0]
-    names = list(second)
-    a = torch.cat([second[k].detach().flatten() for k in names]).double()
-    b = torch.cat([first[k].detach().flatten() for k in names]).double()
-    per_layer: dict[str, dict] = {}
-    for layer in dict.fromkeys(layer_of(k) for k in names):
-        keys = [k for k in names if layer_of(k) == layer]
-        la = torch.cat([second[k].detach().flatten() for k in keys]).double()
-        lb = torch.cat([first[k].detach().flatten() for k in keys]).double()
-        per_layer[layer] = {"cosine": _cos(la, lb), "maml_norm": float(la.norm()), "fomaml_norm": float(lb.norm())}
-    return {
-        "cosine": _cos(a, b),
-        "maml_norm": float(a.norm()),
-        "fomaml_norm": float(b.norm()),
-        "correction_norm": float((a - b).norm()),
-        "per_layer": per_layer,
-    }
+    ref = variants.reference_of(names)
+    grads = {n: meta.meta_gradient(params, xs, ys, xq, yq, algorithm=n, **kw)[0] for n in variants.ordered(names)}
+    keys = list(grads[ref])
+    a = _flat(grads[ref], keys)
+    layers = {layer: [k for k in keys if layer_of(k) == layer] for layer in dict.fromkeys(map(layer_of, keys))}
+    out = {}
+    for name in variants.others(names):
+        b = _flat(grads[name], keys)
+        per_layer = {}
+        for layer, ks in layers.items():
+            la, lb = _flat(grads[ref], ks), _flat(grads[name], ks)
+            per_layer[layer] = {"cosine": _cos(la, lb), "norm": float(lb.norm()), "reference_norm": float(la.norm())}
+        out[name] = {
+            "cosine": _cos(a, b),
+            "norm": float(b.norm()),
+            "difference_norm": float((a - b).norm()),
+            "per_layer": per_layer,
+        }
+    return {"reference": ref, "reference_norm": float(a.norm()), "variants": out}
 
 
 def alignment_curve(
-    snapshots: list[tuple[int, dict]], probe, *, inner_lr: float, inner_steps: int, path: str = "auto"
+    snapshots: list[tuple[int, dict]],
+    probe,
+    *,
+    inner_lr: float,
+    inner_steps: int,
+    names=variants.DEFAULT,
+    path: str = "auto",
 ) -> AlignmentCurve | None:
     """``alignment`` at each (iteration, parameters) snapshot on the fixed ``probe`` batch; snapshots
-    whose parameters are no longer finite (a diverged run's last) are left out."""
-    curve = AlignmentCurve([], [], [], [], [], {})
+    whose parameters are no longer finite (a diverged run's last) are left out. None with fewer than two
+    variants (nothing to compare) or no usable snapshot."""
+    if len(names) < 2:
+        return None
+    others = variants.others(names)
+    curve = AlignmentCurve([], variants.reference_of(names), [], {n: Agreement([], [], [], {}) for n in others})
     for iteration, params in snapshots:
         if not all(bool(torch.isfinite(v).all()) for v in params.values()):
             continue
         a = alignment(
-            params, probe.xs, probe.ys, probe.xq, probe.yq, inner_lr=inner_lr, inner_steps=inner_steps, path=path
+            params,
+            probe.xs,
+            probe.ys,
+            probe.xq,
+            probe.yq,
+            inner_lr=inner_lr,
+            inner_steps=inner_steps,
+            names=names,
+            path=path,
         )
-        if not all(math.isfinite(a[k]) for k in ("cosine", "maml_norm", "fomaml_norm", "correction_norm")):
+        numbers = [a["reference_norm"]] + [g[k] for g in a["variants"].values() for k in ("cosine", "norm")]
+        if not all(math.isfinite(v) for v in numbers):
             continue
         curve.iteration.append(iteration)
-        for key in ("cosine", "maml_norm", "fomaml_norm", "correction_norm"):
-            getattr(curve, key).append(a[key])
-        for layer, values in a["per_layer"].items():
-            curve.per_layer.setdefault(layer, []).append(values["cosine"])
+        curve.reference_norm.append(a["reference_norm"])
+        for name, g in a["variants"].items():
+            mine = curve.variants[name]
+            mine.cosine.append(g["cosine"])
+            mine.norm.append(g["norm"])
+            mine.difference_norm.append(g["difference_norm"])
+            for layer, values in g["per_layer"].items():
+                mine.per_layer.setdefault(layer, []).append(values["cosine"])
     return curve if curve.iteration else None

@@ -1,25 +1,24 @@
-"""MAML and first-order MAML meta-gradients: a readable per-task loop and a vmapped fast path.
+"""Meta-gradients of the variant table's algorithms: a readable per-task loop and a vmapped fast path.
 
 Both compute the same thing, the mean over the meta-batch of
 
-    second order:  d/dθ  L_query(θ - α ∇L_support(θ) - ...)      (through the inner loop)
-    first order:   ∇L_query evaluated at the adapted parameters θ' (inner loop treated as constant)
+    second order (MAML):   d/dθ  L_query(θ - α ∇L_support(θ) - ...)      (through the inner loop)
+    first order (FOMAML):  ∇L_query evaluated at the adapted parameters θ' (inner loop treated as constant)
 
 Tasks are stacked on dim 0: xs [T, N·K, 1, 28, 28], ys [T, N·K], xq [T, N·Q, ...], yq [T, N·Q].
+The inner loop is ``engine.inner.adapt``.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch.func import grad, vmap
 
-from . import model
+from .. import variants
+from . import inner, model
+from .inner import Forward, Params
 
-Params = dict[str, torch.Tensor]
-Forward = Callable[[Params, torch.Tensor], torch.Tensor]
 PATHS = ("auto", "loop", "vmap")
 
 
@@ -30,28 +29,17 @@ def fastest_path(device: torch.device) -> str:
     return "vmap" if device.type == "cuda" else "loop"
 
 
-def inner_adapt(
-    params: Params,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    *,
-    inner_lr: float,
-    inner_steps: int,
-    forward: Forward = model.forward,
-) -> Params:
-    """The inner loop, one task: ``inner_steps`` plain gradient steps on the support loss.
-
-    Written with ``torch.func.grad`` so that it is differentiable (MAML), vmappable over
-    tasks, and capturable in a CUDA graph.
-    """
-
-    def support_loss(p):
-        return F.cross_entropy(forward(p, x), y)
-
-    for _ in range(inner_steps):
-        g = grad(support_loss)(params)
-        params = {k: params[k] - inner_lr * g[k] for k in params}
-    return params
+def first_order_of(algorithm: str | None, first_order: bool | None) -> bool:
+    """Whether ``algorithm`` (a variant table name) drops the second-order term; ``first_order`` alone
+    (the older keyword) means FOMAML (True) or MAML (False)."""
+    if algorithm is not None:
+        v = variants.get(algorithm)
+        if first_order is not None and first_order != v.first_order:
+            raise ValueError(f"first_order: {algorithm} is {'first' if v.first_order else 'second'} order")
+        return v.first_order
+    if first_order is None:
+        raise ValueError(f"algorithm: give one of {', '.join(variants.VARIANTS)}")
+    return bool(first_order)
 
 
 def query_loss_acc(params: Params, x: torch.Tensor, y: torch.Tensor, forward: Forward = model.forward):
@@ -65,13 +53,13 @@ def _vmap_meta_gradient(params, xs, ys, xq, yq, *, inner_lr, inner_steps, first_
     params = {k: v.detach() for k, v in params.items()}
 
     def task(p, xs_t, ys_t, xq_t, yq_t):
-        fast = inner_adapt(p, xs_t, ys_t, inner_lr=inner_lr, inner_steps=inner_steps, forward=forward)
+        fast = inner.adapt(p, xs_t, ys_t, inner_lr=inner_lr, inner_steps=inner_steps, forward=forward, how="func")
         return query_loss_acc(fast, xq_t, yq_t, forward)
 
     if first_order:
 
         def task_first_order(p, xs_t, ys_t, xq_t, yq_t):
-            fast = inner_adapt(p, xs_t, ys_t, inner_lr=inner_lr, inner_steps=inner_steps, forward=forward)
+            fast = inner.adapt(p, xs_t, ys_t, inner_lr=inner_lr, inner_steps=inner_steps, forward=forward, how="func")
             fast = {k: v.detach() for k, v in fast.items()}
 
             def q(f):
@@ -98,11 +86,10 @@ def _loop_meta_gradient(params, xs, ys, xq, yq, *, inner_lr, inner_steps, first_
     losses, accs = [], []
     with torch.enable_grad():
         for t in range(xs.shape[0]):
-            fast = leaves
-            for _ in range(inner_steps):
-                support_loss = F.cross_entropy(forward(fast, xs[t]), ys[t])
-                g = torch.autograd.grad(support_loss, list(fast.values()), create_graph=not first_order)
-                fast = {k: w - inner_lr * gk for (k, w), gk in zip(fast.items(), g)}
+            how = "const" if first_order else "graph"
+            fast = inner.adapt(
+                leaves, xs[t], ys[t], inner_lr=inner_lr, inner_steps=inner_steps, forward=forward, how=how
+            )
             loss, acc = query_loss_acc(fast, xq[t], yq[t], forward)
             # first order: the inner gradients carry no graph, so d fast / d θ = I and this is
             # exactly the query gradient at the adapted parameters.
@@ -123,16 +110,19 @@ def meta_gradient(
     *,
     inner_lr: float,
     inner_steps: int,
-    first_order: bool,
+    algorithm: str | None = None,
+    first_order: bool | None = None,
     path: str = "auto",
     forward: Forward = model.forward,
 ):
-    """Mean meta-gradient over the tasks, plus mean query loss and accuracy after adaptation.
+    """Mean meta-gradient of ``algorithm`` (a name of ``mamlviz.variants``; ``first_order=`` alone still
+    means FOMAML or MAML) over the tasks, plus mean query loss and accuracy after adaptation.
 
     ``path`` picks the implementation ("loop": per-task reference, "vmap": vectorized, "auto": the
     faster of the two on the tensors' device); both are exact in second order and checked against
     each other in float64 by the tests.
     """
+    first_order = first_order_of(algorithm, first_order)
     if path == "auto":
         path = fastest_path(xs.device)
     impl = {"loop": _loop_meta_gradient, "vmap": _vmap_meta_gradient}.get(path)
@@ -160,15 +150,17 @@ def adapted_accuracy(
         path = fastest_path(xs.device)
     params = {k: v.detach() for k, v in params.items()}
     with torch.enable_grad():
+        kw = dict(inner_lr=inner_lr, inner_steps=inner_steps, forward=forward)
         if path == "vmap":
 
             def task(xs_t, ys_t, xq_t, yq_t):
-                fast = inner_adapt(params, xs_t, ys_t, inner_lr=inner_lr, inner_steps=inner_steps, forward=forward)
+                fast = inner.adapt(params, xs_t, ys_t, how="func", **kw)
                 return query_loss_acc(fast, xq_t, yq_t, forward)[1]
 
             return vmap(task)(xs, ys, xq, yq).detach()
         accs = []
         for t in range(xs.shape[0]):
-            fast = inner_adapt(params, xs[t], ys[t], inner_lr=inner_lr, inner_steps=inner_steps, forward=forward)
-            accs.append(query_loss_acc(fast, xq[t], yq[t], forward)[1].detach())
+            fast = inner.adapt(params, xs[t], ys[t], how="const", **kw)
+            with torch.no_grad():
+                accs.append(query_loss_acc(fast, xq[t], yq[t], forward)[1])
         return torch.stack(accs)

@@ -1,10 +1,11 @@
 """compare() and sweep(): whole measured experiments, each returning a validated run record.
 
-``compare`` trains MAML, then FOMAML, on the same task stream from the same initialisation,
-measures what each keeps for backpropagation and how its meta-gradient compares with the other
-order's, and evaluates both and the un-meta-trained initialisation (the baseline) on the same test
-tasks. ``sweep`` measures time, memory and gradient alignment against the number of inner steps or
-the inner learning rate. Both share their set-up: device, data on the device, initialisation, and
+``compare`` trains the config's algorithms (``cfg.variants``, the reference first), one after the
+other, on the same task stream from the same initialisation, measures what each keeps for
+backpropagation and how its meta-gradient compares with the reference's exact one, and evaluates
+every trained network and the un-meta-trained initialisation (the baseline) on the same test tasks.
+``sweep`` measures time, memory and gradient alignment against the number of inner steps or the
+inner learning rate. Both share their set-up: device, data on the device, initialisation, and
 the measured choice of path.
 """
 
@@ -19,10 +20,10 @@ from pathlib import Path
 
 import torch
 
-from .. import omniglot, records
+from .. import omniglot, records, variants
 from ..config import BY_NAME, FASTEST_RATIO, RunConfig
 from ..progress import Progress, Reporter
-from ..records import ALGORITHMS, FIRST_ORDER, AlgorithmResult
+from ..records import AlgorithmResult
 from . import measure, model
 from .data import SPLIT_SEED, Data, load_data
 from .evaluate import evaluate
@@ -86,22 +87,29 @@ def _protocol(cfg: RunConfig, device: torch.device, path: str, kind=records.Prot
         path=path,
         time_budget_s=cfg.time_budget_s,
         fairness=(
-            "same training tasks for both"
+            "same training tasks for all"
             if cfg.fairness == "tasks"
-            else "same training time for both ("
-            + (f"the {cfg.time_budget_s:g} s budget" if cfg.time_budget_s else "MAML's, given to FOMAML as its budget")
-            + "): the faster variant sees more tasks"
+            else "same training time for all ("
+            + (
+                f"the {cfg.time_budget_s:g} s budget"
+                if cfg.time_budget_s
+                else f"{variants.label(variants.reference_of(cfg.variants))}'s, given to the others as their budget"
+            )
+            + "): a faster variant sees more tasks"
         ),
         saved_memory=(
             "peak bytes of the tensors autograd holds for the backward pass during one meta-iteration of "
             f"{cfg.meta_batch} tasks, counted with saved-tensor hooks ({held}); exact, the same on every run"
         ),
         alignment=(
-            f"MAML vs FOMAML mean meta-gradient on a fixed probe batch of {probe_tasks(cfg, device)} training "
-            f"tasks, at {cfg.alignment_points} evenly spaced points of each variant's training (the first at the "
-            "initialisation), measured after training, outside its time and memory"
-            if cfg.alignment_points
+            f"each variant's mean meta-gradient against {variants.label(variants.reference_of(cfg.variants))}'s on "
+            f"a fixed probe batch of {probe_tasks(cfg, device)} training tasks, at {cfg.alignment_points} evenly "
+            "spaced points of each variant's training (the first at the initialisation), measured after training, "
+            "outside its time and memory"
+            if cfg.alignment_points and len(cfg.variants) > 1
             else "not measured (alignment_points = 0)"
+            if not cfg.alignment_points
+            else "not measured (one algorithm: nothing to compare)"
         ),
         **extra,
     )
@@ -119,12 +127,13 @@ def _analysis(name: str, snapshots, cfg: RunConfig, s: _Setup) -> tuple[int, rec
         batch.yq,
         inner_lr=cfg.inner_lr,
         inner_steps=cfg.inner_steps,
-        first_order=FIRST_ORDER[name],
+        algorithm=name,
         tasks_together=s.path != "loop",
     )
     n = probe_tasks(cfg, s.device)
     probe = TaskBatch(batch.xs[:n], batch.ys[:n], batch.xq[:n], batch.yq[:n])
-    return saved, alignment_curve(snapshots, probe, inner_lr=cfg.inner_lr, inner_steps=cfg.inner_steps)
+    curve = alignment_curve(snapshots, probe, inner_lr=cfg.inner_lr, inner_steps=cfg.inner_steps, names=cfg.variants)
+    return saved, curve
 
 
 def save_params(params_dir: Path, record_id: str, models: dict[str, dict]) -> records.ParamsFile:
@@ -139,13 +148,15 @@ def save_params(params_dir: Path, record_id: str, models: dict[str, dict]) -> re
 
 def _fair_config(cfg: RunConfig, name: str, done: dict[str, AlgorithmResult]) -> RunConfig:
     """What ``name`` trains on. Fair by tasks: the config as it is. Fair by time: the same training time
-    for both, the time budget if there is one, else MAML's measured training time, with the task count
-    lifted (up to FASTEST_RATIO times the planned iterations) so that the faster variant sees more."""
+    for all, the time budget if there is one, else the reference's (which trains first) measured training
+    time, with the task count lifted (up to FASTEST_RATIO times the planned iterations) so that a faster
+    variant sees more."""
     if cfg.fairness != "time":
         return cfg
     budget = cfg.time_budget_s
-    if budget is None and name != "maml":
-        budget = done["maml"].train_time_s if "maml" in done and done["maml"].train_time_s else None
+    ref = variants.reference_of(cfg.variants)
+    if budget is None and name != ref:
+        budget = done[ref].train_time_s if ref in done and done[ref].train_time_s else None
     if budget is None:
         return cfg
     tasks = min(cfg.train_tasks * FASTEST_RATIO, BY_NAME["train_tasks"].hi)
@@ -183,13 +194,14 @@ def compare(
     skip_eval: threading.Event | None = None,
     params_dir: str | os.PathLike | None = None,
 ) -> dict:
-    """Train MAML then FOMAML on the same task stream; evaluate both and the baseline; return the record.
+    """Train the config's algorithms on the same task stream; evaluate each and the baseline; return the record.
 
     ``on_progress`` receives ``Progress`` snapshots (as dicts) at most every 0.25 s; setting ``stop``
-    ends training within one iteration (the other algorithm is then not run) and the record says so.
-    ``launched_from`` ("python", "cli", "dashboard") is stored with the record. Setting ``skip_eval``
-    abandons the analysis and evaluation (the record says it was skipped). With ``params_dir``, the
-    initialisation and both trained networks are saved there as ``<record id>.safetensors``.
+    ends training within one iteration (the algorithms not yet started are then not run) and the record
+    says so. ``launched_from`` ("python", "cli", "dashboard") is stored with the record. Setting
+    ``skip_eval`` abandons the analysis and evaluation (the record says it was skipped). With
+    ``params_dir``, the initialisation and every trained network are saved there as
+    ``<record id>.safetensors``.
     """
     cfg = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
     stop = stop or threading.Event()
@@ -200,7 +212,7 @@ def compare(
     results: dict[str, AlgorithmResult] = {}
     trained: dict[str, dict] = {}
     snapshots: dict[str, list] = {}
-    for name in ALGORITHMS:
+    for name in cfg.variants:
         run_cfg = _fair_config(cfg, name, results)
         if stop.is_set():
             results[name] = AlgorithmResult.not_run(name, s.path, run_cfg.iterations)
@@ -250,13 +262,29 @@ def compare(
             evaluation="skipped" if skip_eval.is_set() else "complete",
             analysis_time_s=t_eval - t_analysis,
         ),
-        results=records.Results(**results),
+        results=results,
         baseline=baseline,
         chance=1.0 / cfg.n_way,
         params_file=params_file,
     )
     report(Progress(None, "done", cfg.iterations, cfg.iterations), force=True)
     return record
+
+
+def _point_alignment(curve: records.AlignmentCurve | None, name: str, ref: str) -> dict:
+    """A sweep point's agreement with the reference at the initialisation (the first point of ``curve``)."""
+    if curve is None:
+        return {}
+    ref_norm = curve.reference_norm[0]
+    if name == ref:
+        return {"gradient_norm": ref_norm, "reference_norm": ref_norm}
+    g = curve.variants[name]
+    return {
+        "cosine": g.cosine[0],
+        "gradient_norm": g.norm[0],
+        "reference_norm": ref_norm,
+        "difference_norm": g.difference_norm[0],
+    }
 
 
 def sweep(
@@ -270,7 +298,7 @@ def sweep(
     launched_from: str = "python",
 ) -> dict:
     """Time, peak memory, saved-for-backward bytes and gradient alignment against the number of inner
-    steps (``over="inner_steps"``) or the inner learning rate (``over="inner_lr"``), both algorithms.
+    steps (``over="inner_steps"``) or the inner learning rate (``over="inner_lr"``), every algorithm.
 
     The path is chosen once, for the first value, and kept for every point. Alignment is measured at
     the initialisation, for each point's setting, on the same probe batch.
@@ -283,20 +311,20 @@ def sweep(
     first = base.replace(**{over: values[0]}, train_tasks=iterations * base.meta_batch, alignment_points=0)
     s = _set_up(first)
     points = []
+    ref = variants.reference_of(first.variants)
     for value in values:
         cfg = first.replace(**{over: value})
-        geometry = None  # the same for both algorithms' points: measured once per setting
-        for name in ALGORITHMS:
+        geometry = None  # the same for every algorithm's point: measured once per setting
+        for name in cfg.variants:
             if stop.is_set():
                 break
-            report(Progress(name, "sweep", len(points), 2 * len(values), inner_steps=cfg.inner_steps), force=True)
+            total = len(first.variants) * len(values)
+            report(Progress(name, "sweep", len(points), total, inner_steps=cfg.inner_steps), force=True)
             res, _, _ = train(name, cfg, s.device, s.data, s.init, s.path, Reporter(None), stop)
             if not res.iterations_done:
                 continue
             saved, curve = _analysis(name, [(0, s.init)] if geometry is None else [], cfg, s)
             geometry = geometry or curve
-            keys = ("cosine", "maml_norm", "fomaml_norm", "correction_norm")
-            aligned = {k: getattr(geometry, k)[0] for k in keys} if geometry else {}
             points.append(
                 records.SweepPoint(
                     name,
@@ -307,7 +335,7 @@ def sweep(
                     res.status,
                     inner_lr=cfg.inner_lr,
                     autograd_saved_bytes=saved,
-                    **aligned,
+                    **_point_alignment(geometry, name, ref),
                 )
             )
     sweep_words = (

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from . import meta, model
+from . import inner, meta, model
 
 
 class _Held:
@@ -69,39 +69,26 @@ def saved_for_backward_bytes(
     *,
     inner_lr: float,
     inner_steps: int,
-    first_order: bool,
+    algorithm: str,
     tasks_together: bool,
     forward=model.forward,
 ) -> int:
-    """Peak bytes held for the backward pass during one meta-iteration over the stacked tasks.
+    """Peak bytes ``algorithm`` holds for the backward pass during one meta-iteration over the stacked tasks.
 
     ``tasks_together``: all tasks' graphs are alive until one backward pass, as the vectorized
     paths (vmap, CUDA graph) hold them; otherwise one task at a time, as the per-task loop does.
     """
     counter = SavedCounter()
+    kw = dict(inner_lr=inner_lr, inner_steps=inner_steps, forward=forward)
     with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(counter.pack, counter.unpack):
         if not tasks_together:  # exactly the engine's per-task loop path
-            meta.meta_gradient(
-                params,
-                xs,
-                ys,
-                xq,
-                yq,
-                inner_lr=inner_lr,
-                inner_steps=inner_steps,
-                first_order=first_order,
-                path="loop",
-                forward=forward,
-            )
+            meta.meta_gradient(params, xs, ys, xq, yq, algorithm=algorithm, path="loop", **kw)
             return counter.peak
+        how = "const" if meta.first_order_of(algorithm, None) else "graph"
         leaves = [v.detach().requires_grad_() for v in params.values()]
         total = 0
         for t in range(xs.shape[0]):  # every task's graph alive until the one backward pass
-            fast = dict(zip(params, leaves))
-            for _ in range(inner_steps):
-                support = F.cross_entropy(forward(fast, xs[t]), ys[t])
-                grads = torch.autograd.grad(support, list(fast.values()), create_graph=not first_order)
-                fast = {k: w - inner_lr * g for (k, w), g in zip(fast.items(), grads)}
+            fast = inner.adapt(dict(zip(params, leaves)), xs[t], ys[t], how=how, **kw)
             total = total + F.cross_entropy(forward(fast, xq[t]), yq[t])
         torch.autograd.grad(total / xs.shape[0], leaves)
         del total, fast

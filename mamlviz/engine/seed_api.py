@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import torch
 from torch.func import functional_call
 
-from . import meta
+from . import inner, meta
 from . import model as model_mod
 
 
@@ -22,13 +22,14 @@ class Learner:
 
     def adapt(self, x: torch.Tensor, y: torch.Tensor, steps: int | None = None):
         with torch.enable_grad():
-            fast = meta.inner_adapt(
+            fast = inner.adapt(
                 self.params(),
                 x,
                 y,
                 inner_lr=self.inner_lr,
                 inner_steps=steps or self.inner_steps,
                 forward=self._forward,
+                how="const",
             )
         fast = {k: v.detach() for k, v in fast.items()}
         return lambda x_new: self._forward(fast, x_new)

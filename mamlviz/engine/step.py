@@ -12,6 +12,7 @@ import time
 
 import torch
 
+from .. import variants
 from ..config import RunConfig
 from . import measure, meta
 from .adam import OPTIMIZERS
@@ -33,13 +34,13 @@ class MetaStep:
         path: str,
         params: dict,
         cfg: RunConfig,
-        first_order: bool,
+        algorithm: str,
         warm_batch: TaskBatch,
         optimizer: str = "mamlviz",
     ):
         self.path, self.params = path, params
         self.adam = OPTIMIZERS[optimizer](params, cfg.outer_lr)
-        self.kw = dict(inner_lr=cfg.inner_lr, inner_steps=cfg.inner_steps, first_order=first_order)
+        self.kw = dict(inner_lr=cfg.inner_lr, inner_steps=cfg.inner_steps, algorithm=algorithm)
         self.setup_s = 0.0
         if path == "graph":
             t0 = time.perf_counter()
@@ -103,7 +104,7 @@ def select_path(cfg: RunConfig, device: torch.device, data: Data, init: dict) ->
     for path in candidate_paths(device):
         try:
             params = {k: v.clone() for k, v in init.items()}
-            steps[path] = MetaStep(path, params, cfg, first_order=False, warm_batch=batch)
+            steps[path] = MetaStep(path, params, cfg, variants.reference_of(cfg.variants), warm_batch=batch)
             steps[path](batch)  # warm-up
         except Exception as e:  # a path that fails here is simply not chosen, and the reason is kept
             errors[path] = f"{type(e).__name__}: {e}"[:300]

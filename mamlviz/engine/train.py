@@ -14,9 +14,10 @@ import threading
 
 import torch
 
+from .. import variants
 from ..config import RunConfig
 from ..progress import Progress, Reporter
-from ..records import FIRST_ORDER, AlgorithmResult, Curve, decimate
+from ..records import AlgorithmResult, Curve, decimate
 from . import measure
 from .data import Data
 from .step import MetaStep
@@ -95,7 +96,7 @@ def train(
     report: Reporter,
     stop: threading.Event,
 ) -> tuple[AlgorithmResult, dict, list[tuple[int, dict]]]:
-    """Meta-train ``name`` ("maml" or "fomaml") from ``init``; returns its result, its final parameters
+    """Meta-train ``name`` (a variant table name) from ``init``; returns its result, its final parameters
     and ``cfg.alignment_points`` (iteration, parameters) snapshots from the initialisation to the end."""
     params = {k: v.clone() for k, v in init.items()}
     snapshots = Snapshots(init, cfg.alignment_points, cfg.iterations, cfg.time_budget_s)
@@ -108,7 +109,7 @@ def train(
     reported = 0  # iterations already summarised in a progress snapshot
     flushed_at = 0.0
     with measure.PeakMemory(device) as memory:
-        step = MetaStep(path, params, cfg, FIRST_ORDER[name], warm.sample(cfg.meta_batch))
+        step = MetaStep(path, params, cfg, name, warm.sample(cfg.meta_batch))
         setup_s = step.setup_s
         t_start = measure.now(device)
         for it in range(total):
@@ -155,7 +156,7 @@ def train(
     curve = Curve(list(range(1, done + 1)), clock[:done], log.host_loss, log.host_acc)
     result = AlgorithmResult(
         name,
-        FIRST_ORDER[name],
+        variants.get(name).first_order,
         path,
         status,
         stop_reason,

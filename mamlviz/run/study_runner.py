@@ -1,0 +1,204 @@
+"""Run a study's plan on an executor: every run's record and the study record, written as they come.
+
+All runs are handed to the executor at once (the local one runs them in turn, Ray as the cluster has
+room). Each finished run's record is written atomically in ``out_dir``, and the study record is
+rewritten after it, so a reader (the dashboard, or you after a crash) always finds a consistent
+study with the runs done so far. A run that fails or whose worker is lost is reported and retried
+once. Stop ends every run within an iteration, skipping evaluation, and takes the rest off.
+No torch here.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, CancelledError, wait
+from pathlib import Path
+
+from .. import records
+from ..analysis.study import STATISTICS, Plan, aggregate, complete_runs, memory_field, run_state
+from .executors import Cancelled, Task, describe_failure
+
+ATTEMPTS = 2  # a run that fails or is lost is tried once more
+# (event, run key, payload); events: placed, progress, done, retry, failed, cancelled, saved
+OnEvent = Callable[[str, str, object], None]
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+class Study:
+    """The state of one study while it runs; ``record()`` is its study record at this moment."""
+
+    def __init__(self, plan: Plan, executor, label: str, launched_from: str):
+        self.plan, self.executor, self.label, self.launched_from = plan, executor, label, launched_from
+        self.id = records.new_id()
+        self.started, self.t0 = _now(), time.perf_counter()
+        self.runs = {
+            r.key: records.StudyRun(r.key, r.setting, r.seed, "pending", 0, None, None, None, []) for r in plan.runs
+        }
+        self.done: dict[str, dict] = {}  # run key -> its record (done or stopped)
+        self.status = "running"
+
+    def record(self) -> dict:
+        finished = list(self.done.values())
+        memory_words = memory_field(complete_runs(self.done))[1]
+        first = next(iter(finished), None)
+        return records.new_record(
+            "study",
+            self.plan.base,
+            first["environment"] if first else None,
+            self.label,
+            self.id,
+            created=self.started,
+            status=self.status,
+            protocol=records.StudyProtocol(
+                grid=self.plan.grid,
+                seeds=self.plan.seeds,
+                runs=len(self.plan.runs),
+                statistics=STATISTICS,
+                memory=memory_words,
+                executor=self.executor.name,
+                parallel=self.executor.parallel_words(),
+                retries=f"a run that fails or whose worker is lost is reported and tried again ({ATTEMPTS} tries)",
+            ),
+            setup=records.StudySetup(
+                launched_from=self.launched_from,
+                executor=self.executor.name,
+                address=self.executor.address,
+                resources=self.executor.resources(),
+                per_run=dict(self.executor.per_run),
+                devices=sorted({r["environment"]["device_name"] for r in finished}),
+                started=self.started,
+                updated=_now(),
+                wall_time_s=time.perf_counter() - self.t0,
+            ),
+            runs=list(self.runs.values()),
+            settings=aggregate(self.plan, self.done),
+        )
+
+
+def run_study(
+    plan: Plan,
+    out_dir: str | Path,
+    executor,
+    *,
+    label: str = "",
+    launched_from: str = "python",
+    stop: threading.Event | None = None,
+    on_event: OnEvent | None = None,
+) -> dict:
+    """Run every comparison of ``plan`` on ``executor``; return the final study record (also on disk as
+    ``out_dir/<study id>.json``, beside the runs' own records). ``on_event`` is called in this thread."""
+    out_dir = Path(out_dir)
+    problem = records.unwritable_reason(out_dir / "study.json")
+    if problem:
+        raise ValueError(f"out: {problem}")
+    stop = stop or threading.Event()
+    study = Study(plan, executor, label, launched_from)
+    study_path = out_dir / f"{study.id}.json"
+    inbox: queue.Queue = queue.Queue()  # executor callbacks land here, from the executor's threads
+    live: dict = {}  # future -> (planned run, task)
+    tell = on_event or (lambda event, key, payload: None)
+
+    def submit(planned):
+        key = planned.key
+        task = Task(
+            "compare",
+            planned.config,
+            {"label": f"{label or 'study'} · {key}", "launched_from": launched_from},
+            on_progress=lambda snap: inbox.put(("progress", key, snap)),
+            on_placed=lambda where, pid: inbox.put(("placed", key, {"where": where, "pid": pid})),
+        )
+        study.runs[key].attempts += 1
+        live[executor.submit(task)] = (planned, task)
+
+    def save_study():
+        records.save(study.record(), study_path)
+
+    def pass_on(news):
+        for event, key, payload in news:
+            if event == "placed":
+                study.runs[key].state, study.runs[key].where = "running", payload["where"]
+            tell(event, key, payload)
+
+    def stop_all():
+        for future, (_, task) in live.items():
+            task.stop.set()
+            task.skip_eval.set()
+            future.cancel()  # the local queue's waiting runs never start
+
+    def failed(planned, run, error: str):
+        run.error = error
+        run.errors.append(error)
+        if run.attempts < ATTEMPTS and not stop.is_set():
+            run.state = "pending"
+            tell("retry", planned.key, error)
+            submit(planned)
+        else:
+            run.state = "failed"
+            tell("failed", planned.key, error)
+
+    def finish(future):
+        """A run ended: save its record, or retry it once, or note it was cancelled."""
+        planned, _ = live.pop(future)
+        run = study.runs[planned.key]
+        try:
+            record = future.result()
+        except (Cancelled, CancelledError):
+            run.state = "cancelled"
+            tell("cancelled", planned.key, None)
+            return
+        except Exception as e:  # the run raised, or its worker or machine was lost
+            failed(planned, run, describe_failure(e))
+            return
+        target = out_dir / f"{record['id']}.json"
+        try:
+            records.save(record, target)
+        except OSError as e:
+            run.state, run.error = "failed", f"could not write {target.name} ({e.strerror or e})"
+            run.errors.append(run.error)
+            tell("failed", planned.key, run.error)
+            return
+        run.record_file, run.error = target.name, None  # an earlier attempt's error stays in errors
+        run.state = run_state(record["status"])
+        study.done[planned.key] = record
+        tell("done", planned.key, record)
+
+    for planned in plan.runs:
+        submit(planned)
+    save_study()
+    tell("saved", "", str(study_path))
+    try:
+        while live:
+            finished, _ = wait(list(live), timeout=0.25, return_when=FIRST_COMPLETED)
+            news = []
+            while not inbox.empty():
+                news.append(inbox.get())
+            ending = {live[f][0].key for f in finished}
+            pass_on([n for n in news if n[1] in ending])  # the runs that ended first, then the others' news
+            if stop.is_set():
+                stop_all()
+            for future in finished:
+                finish(future)
+            pass_on([n for n in news if n[1] not in ending])
+            if finished:
+                save_study()
+    except BaseException:  # a record that cannot be written, a second Ctrl-C: end every run, then report
+        stop_all()
+        wait(list(live), timeout=60)  # running ones end within an iteration: never two runs at once here
+        study.status = "stopped"
+        try:
+            save_study()
+        except Exception:
+            pass  # the error being raised says more than this one
+        raise
+    study.status = "stopped" if stop.is_set() else "complete"
+    final = study.record()
+    records.save(final, study_path)
+    tell("saved", "", str(study_path))
+    return final

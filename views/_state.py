@@ -1,0 +1,89 @@
+"""What the pages share that is not drawn: the server-wide job registry, the machine's capabilities,
+this session's owner id, and the run records on disk."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from pathlib import Path
+
+import streamlit as st
+
+from mamlviz import hosting, paths, records
+from mamlviz.run import cluster
+from mamlviz.run.executors import describe_failure
+from mamlviz.run.jobs import JobRegistry
+
+log = logging.getLogger(__name__)
+
+
+@st.cache_resource
+def registry() -> JobRegistry:
+    """One registry per server, shared by every session: runs go to the Ray cluster named by
+    MAMLVIZ_RAY_ADDRESS (or RAY_ADDRESS), several at once, else one at a time on this server."""
+    address = cluster.ray_address()
+    if address and capabilities().live_training:
+        try:
+            return JobRegistry(paths.runs_dir(), executor=cluster.RayExecutor(address))
+        except Exception as e:  # the pages still work; the sidebar says why runs stay here
+            log.error("could not use the Ray cluster at %s: %s", address, e)
+            reg = JobRegistry(paths.runs_dir())
+            reg.executor_error = f"the Ray cluster at {address} could not be used ({describe_failure(e)})"
+            return reg
+    return JobRegistry(paths.runs_dir())
+
+
+@st.cache_resource
+def capabilities() -> hosting.Capabilities:
+    return hosting.detect()
+
+
+def cannot_start(caps, reg: JobRegistry) -> list[str]:
+    """Why a Start button on this server must stay off (live training off, records unsaveable), if at all."""
+    if not caps.live_training:
+        return [caps.reason]
+    if unsaveable := reg.unwritable_reason():
+        return [f"Run records cannot be saved: {unsaveable}. Set MAMLVIZ_RUNS_DIR to a writable folder."]
+    return []
+
+
+def owner() -> str:
+    return st.session_state.setdefault("owner", uuid.uuid4().hex[:8])
+
+
+def all_records():
+    """Cached runs shipped with the app, then the user's; plus the files skipped and why."""
+    return records.scan(paths.CACHED_RUNS, paths.runs_dir())
+
+
+def of_kind(kind: str) -> list[tuple[Path, dict]]:
+    """The records of one kind, newest first."""
+    return [(p, r) for p, r in all_records()[0] if r["kind"] == kind]
+
+
+def cached_index() -> dict[str, str]:
+    """cached_runs/index.json: file name -> what that record is."""
+    try:
+        return {e["file"]: e["what"] for e in json.loads((paths.CACHED_RUNS / "index.json").read_text())}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def shown_path(path) -> str:
+    """A file as visitors may see it: the full path locally, only its name on a hosted copy."""
+    return Path(path).name if capabilities().hosted else str(path)
+
+
+def source_of(path) -> str:
+    return "cached" if paths.CACHED_RUNS in path.parents else "yours"
+
+
+def device_of(record: dict) -> str:
+    """The device a record's figures come from (a study has none until its first run ends)."""
+    env = record.get("environment")
+    return env["device_name"] if env else "no run finished yet"
+
+
+def run_title(record: dict) -> str:
+    return record.get("label") or record["id"]
