@@ -4,7 +4,7 @@ import streamlit as st
 
 from views import _live, _state
 
-st.set_page_config(page_title="mamlviz: MAML vs FOMAML", page_icon=":material/psychology:", layout="wide")
+st.set_page_config(page_title="mamlviz: MAML and its shortcuts", page_icon=":material/psychology:", layout="wide")
 
 page = st.navigation(
     [

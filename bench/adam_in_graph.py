@@ -47,7 +47,7 @@ def main():
     for optimizer in ("mamlviz", "torch"):
         for first_order in (False, True):
             params = {k: v.clone() for k, v in init.items()}
-            step = MetaStep(path, params, cfg, first_order, batches[0], optimizer=optimizer)
+            step = MetaStep(path, params, cfg, "fomaml" if first_order else "maml", batches[0], optimizer=optimizer)
             times = []
             for i in range(args.reps):
                 t0 = measure.now(device)

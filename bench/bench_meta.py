@@ -15,21 +15,20 @@ from pathlib import Path
 
 import torch
 
-from mamlviz import RunConfig
+from mamlviz import RunConfig, variants
 from mamlviz.engine import measure, model
 from mamlviz.engine.data import load_data
 from mamlviz.engine.step import MetaStep
 from mamlviz.engine.tasks import TaskSampler
-from mamlviz.records import ALGORITHMS, FIRST_ORDER
 
 
-def time_path(path, cfg, device, data, first_order, reps):
+def time_path(path, cfg, device, data, algorithm, reps):
     params = model.init_params(cfg.n_way, 0, device=device)
     sampler = TaskSampler(data.train, cfg.n_way, cfg.k_shot, cfg.k_query, seed=0)
     batches = [sampler.sample(cfg.meta_batch) for _ in range(4)]  # rotate a few inputs
     measure.release_memory(device)
     with measure.PeakMemory(device) as mem:
-        step = MetaStep(path, params, cfg, first_order, batches[0])
+        step = MetaStep(path, params, cfg, algorithm, batches[0])
         for i in range(2):
             step(batches[i % 4])
         times = []
@@ -70,12 +69,11 @@ def main():
             train_tasks=args.meta_batch,
             device=device.type,
         )
-        for name in ALGORITHMS:
-            first_order = FIRST_ORDER[name]
+        for name in variants.DEFAULT:
             row = {"algorithm": name, "inner_steps": steps, "meta_batch": args.meta_batch}
             for path in paths:
                 reps = args.loop_reps or args.reps if path == "loop" else args.reps
-                ms, setup, mem = time_path(path, cfg, device, data, first_order, reps)
+                ms, setup, mem = time_path(path, cfg, device, data, name, reps)
                 row[path] = {"ms": ms, "setup_s": setup, "peak_bytes": mem}
                 print(
                     f"{name:7} steps={steps} {path:6} {ms:9.2f} ms/it  setup {setup:5.2f} s  "

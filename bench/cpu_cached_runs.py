@@ -12,12 +12,15 @@ Run it on an otherwise idle machine: its timings go into the README.
 
 import argparse
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
-from mamlviz import RunConfig, compare, presets, records, study, summary, sweep
-from mamlviz.executors import LocalExecutor
-from mamlviz.study_runner import run_study
+from mamlviz import RunConfig, compare, presets, records, report, sweep
+from mamlviz.analysis import study
+from mamlviz.run.executors import LocalExecutor
+from mamlviz.run.study_runner import run_study
 
 SWEEP_BASE = RunConfig(
     n_way=5, k_shot=1, k_query=3, inner_lr=0.4, outer_lr=0.001, meta_batch=4, train_tasks=4, device="cpu", path="loop"
@@ -106,8 +109,8 @@ def main():
         ):
             (args.out / old["params_file"]["file"]).unlink(missing_ok=True)  # the replaced run's networks
         index[f"{name}.json"] = {"file": f"{name}.json", "what": what, "label": label}
-        report = summary.report(record)
-        print(f"== {label}\n{report}\nwhole run: {wall:.1f} s wall clock", flush=True)
+        text = report.report(record)
+        print(f"== {label}\n{text}\nwhole run: {wall:.1f} s wall clock", flush=True)
         if record["kind"] == "compare":
             s = record["setup"]
             print(
@@ -116,6 +119,10 @@ def main():
                 flush=True,
             )
     index_path.write_text(json.dumps(list(index.values()), indent=1) + "\n")
+    # docs/results.md is made from these records, so that its figures cannot drift from them
+    subprocess.run(
+        [sys.executable, str(Path(__file__).resolve().parents[1] / "scripts" / "results_doc.py")], check=True
+    )
 
 
 if __name__ == "__main__":

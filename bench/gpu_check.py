@@ -65,7 +65,7 @@ def main():
         out = {}
         for path in ("vmap", "graph"):
             p = {k: v.clone() for k, v in init.items()}
-            step = MetaStep(path, p, cfg, first_order=False, warm_batch=batches[0])
+            step = MetaStep(path, p, cfg, "maml", warm_batch=batches[0])
             losses = [float(step(b)[0]) for b in batches]
             out[path] = (p, losses)
             step.close()

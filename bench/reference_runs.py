@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from mamlviz import RunConfig, compare, presets, records, summary, sweep
+from mamlviz import RunConfig, compare, presets, records, report, sweep
 
 
 def main():
@@ -59,7 +59,7 @@ def main():
         rec = compare(sized(cfg), label=label, params_dir=args.out)
         records.save(rec, args.out / f"{name}.json")
         index.append({"file": f"{name}.json", "what": what, "label": label})
-        print(f"\n== {label} ({time.perf_counter() - t0:.0f} s)\n{summary.text_report(rec)}", flush=True)
+        print(f"\n== {label} ({time.perf_counter() - t0:.0f} s)\n{report.text_report(rec)}", flush=True)
 
     dev = {"device": args.device}
     run(
@@ -83,7 +83,7 @@ def main():
     )
     records.save(sweep_record, args.out / "sweep_inner_steps.json")
     index.append({"file": "sweep_inner_steps.json", "what": "scaling view", "label": sweep_record["label"]})
-    print(summary.sweep_report(sweep_record), flush=True)
+    print(report.sweep_report(sweep_record), flush=True)
     subprocess.run(
         [
             sys.executable,

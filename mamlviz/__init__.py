@@ -1,4 +1,4 @@
-"""mamlviz: exact MAML vs first-order MAML on Omniglot, measured side by side.
+"""mamlviz: exact MAML and its shortcuts (the variant table) on Omniglot, measured side by side.
 
 Importing the package is cheap: torch-backed names (``compare``, ``sweep``, ``train_maml``) load on
 first use from ``mamlviz.engine``, so the UI-facing modules work where torch is absent.

@@ -31,7 +31,9 @@ def _config_args(p: argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _ArgumentParser(prog="python -m mamlviz", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_ArgumentParser)
-    c = sub.add_parser("compare", help="train MAML and FOMAML on the same tasks and compare them")
+    c = sub.add_parser(
+        "compare", help="train the chosen algorithms (MAML and FOMAML by default) on the same tasks and compare them"
+    )
     _config_args(c)
     c.add_argument(
         "--out",

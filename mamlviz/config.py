@@ -18,7 +18,7 @@ DRAWINGS_PER_CLASS = 20
 DEVICES = ("auto", "cpu", "cuda")
 PATHS = ("auto", "loop", "vmap", "graph")
 FAIRNESS = ("tasks", "time")
-FASTEST_RATIO = 20  # at equal time, FOMAML may run at most this many times MAML's iterations (buffer size)
+FASTEST_RATIO = 20  # at equal time, a variant may run at most this many times the planned iterations (buffer size)
 
 
 class ConfigError(ValueError):
@@ -136,14 +136,14 @@ FIELDS: tuple[Field, ...] = (
     Field("eval_inner_steps", int, 3, "Inner steps at test", lo=1, hi=50),
     Field("seed", int, 0, "Seed", lo=0, hi=2**31 - 1),
     Field("alignment_points", int, 20, "Gradient-alignment points per variant",
-          "How often (evenly spaced over training) the MAML and FOMAML meta-gradients are compared on a fixed "
+          "How often (evenly spaced over training) every variant's meta-gradient is compared with MAML's on a fixed "
           "probe batch; 0 = never. Measured outside the timed training.", lo=0, hi=200),
     Field("time_budget_s", float, None, "Time budget per variant (s, 0 = none)",
           "Wall-clock cap on each variant's training, in seconds.", lo=0.0, hi=86_400.0, optional=True,
           flag="--time-budget", step=5.0, widget_min=0.0),
     Field("fairness", str, "tasks", "Fair by",
           "tasks: both variants see the same training tasks. time: both get the same training time (MAML's, or "
-          "the time budget), so the faster FOMAML sees more tasks.", choices=FAIRNESS),
+          "the time budget), so a faster variant sees more tasks.", choices=FAIRNESS),
     Field("device", str, "auto", "Device",
           "auto = the GPU when there is one. Times and memory are only comparable on one device.",
           choices=DEVICES, group="device"),
@@ -191,7 +191,7 @@ class _RunConfigBase:
         return cls(**d)
 
 
-# One MAML-vs-FOMAML comparison, frozen and validated at construction: a dataclass with one field per
+# One comparison of the chosen algorithms, frozen and validated at construction: a dataclass with one field per
 # row of FIELDS. ``train_tasks`` counts tasks seen (iterations x meta_batch).
 RunConfig = make_dataclass(
     "RunConfig",
@@ -200,7 +200,7 @@ RunConfig = make_dataclass(
     frozen=True,
 )
 RunConfig.__module__ = __name__
-RunConfig.__doc__ = "One MAML-vs-FOMAML comparison; fields and ranges in ``mamlviz.config.FIELDS``."
+RunConfig.__doc__ = "One comparison of the chosen algorithms; fields and ranges in ``mamlviz.config.FIELDS``."
 
 
 def validation_errors(cfg) -> list[ConfigError]:

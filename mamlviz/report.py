@@ -320,7 +320,7 @@ def sweep_report(record: dict) -> str:
         )
         lines.append("".join(f"{c:>{w}}" if i else f"{c:{w}}" for i, (c, w) in enumerate(zip(cells, widths))))
     env = record["environment"]
-    ref = L(variants.reference_of(sweep_variants(record)) or "maml")
+    ref = L(variants.reference_of(sweep_variants(record)) or variants.REFERENCE)
     lines.append(f"cosine: with {ref}'s meta-gradient at the initialisation; left out: the norm of the difference")
     lines.append(f"device: {env['device_name']} | torch {env['torch']} | {record['protocol']['sweep']}")
     lines.append(f"saved (exact): {record['protocol']['saved_memory']}")

@@ -219,10 +219,11 @@ st.title("Studies: when does second order pay off?")
 st.markdown(
     "One comparison is one seed, and one seed can mislead. A **study** runs the comparison for every "
     "combination of the settings you choose and for several seeds, then reports each setting's mean with "
-    "its 95 % interval across seeds, and the MAML − FOMAML accuracy difference **paired by seed**: both "
+    "its 95 % interval across seeds, and each variant's accuracy difference from MAML **paired by seed**: all "
     "variants of one seed start from the same initialisation and see the same training tasks, so their "
-    "difference is measured more precisely than either accuracy. Where the interval of that difference "
-    "lies above zero, second order paid off; the chart sets it beside what MAML costs in time and memory."
+    "difference is measured more precisely than either accuracy. Where the interval of a shortcut's "
+    "difference lies below zero, MAML's exact gradient paid off against it; the chart sets it beside what MAML "
+    "costs in time and memory."
 )
 recorded_studies()
 study_form(caps, registry)

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 from .. import variants
 from ..config import BY_NAME, ConfigError, Field, RunConfig
-from ..records import STUDY_STATISTICS as STATISTICS
 from ..records import Stat, StudySetting, VariantStats, Versus
 from .compare import memory_key, memory_label
 from .stats import interval, ratio

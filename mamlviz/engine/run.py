@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from .. import omniglot, records, variants
-from ..config import BY_NAME, FASTEST_RATIO, RunConfig
+from ..config import BY_NAME, FASTEST_RATIO, FIELDS, RunConfig
 from ..progress import Progress, Reporter
 from ..records import AlgorithmResult
 from . import measure, model
@@ -303,8 +303,9 @@ def sweep(
     The path is chosen once, for the first value, and kept for every point. Alignment is measured at
     the initialisation, for each point's setting, on the same probe batch.
     """
-    if over not in ("inner_steps", "inner_lr"):
-        raise ValueError(f"over: must be inner_steps or inner_lr, got {over!r}")
+    sweepable = [f.name for f in FIELDS if f.sweep]
+    if over not in sweepable:
+        raise ValueError(f"over: must be one of {', '.join(sweepable)}, got {over!r}")
     base = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
     stop = stop or threading.Event()
     report = Reporter(on_progress)

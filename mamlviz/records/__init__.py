@@ -50,7 +50,8 @@ from .validate import validate
 
 __all__ = [
     "EXECUTORS", "KINDS", "LAUNCHERS", "MAX_BYTES", "MIGRATIONS", "RUN_STATES", "SCHEMA", "STATUSES",
-    "STUDY_STATISTICS", "STUDY_STATUSES", "VERSION", "Agreement", "AlgorithmResult", "AlignmentCurve", "CompareRecord", "CompareSetup",
+    "STUDY_STATISTICS", "STUDY_STATUSES", "VERSION", "Agreement", "AlgorithmResult", "AlignmentCurve",
+    "CompareRecord", "CompareSetup",
     "Curve", "Environment", "Evaluation", "ParamsFile", "Protocol", "RecordError", "Setup", "Skipped", "Stat",
     "StudyProtocol", "StudyRecord", "StudyRun", "StudySetting", "StudySetup", "SweepPoint", "SweepProtocol",
     "SweepRecord", "VariantStats", "Versus", "atomic_writer", "decimate", "dumps", "finite", "load", "loads",

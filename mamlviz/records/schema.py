@@ -15,6 +15,7 @@ from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 import jsonschema
 
 from .. import variants
+from ..config import FIELDS
 
 SCHEMA = "mamlviz.run"
 VERSION = 3
@@ -202,7 +203,7 @@ class Protocol:
 @dataclass
 class SweepProtocol(Protocol):
     sweep: str = ""
-    over: str = _("inner_steps", enum=("inner_steps", "inner_lr"))  # the setting the sweep varies
+    over: str = _("inner_steps", enum=tuple(f.name for f in FIELDS if f.sweep))  # the setting the sweep varies
 
 
 @dataclass

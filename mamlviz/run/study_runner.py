@@ -19,7 +19,7 @@ from concurrent.futures import FIRST_COMPLETED, CancelledError, wait
 from pathlib import Path
 
 from .. import records
-from ..analysis.study import STATISTICS, Plan, aggregate, complete_runs, memory_field, run_state
+from ..analysis.study import Plan, aggregate, complete_runs, memory_field, run_state
 from .executors import Cancelled, Task, describe_failure
 
 ATTEMPTS = 2  # a run that fails or is lost is tried once more
@@ -60,7 +60,7 @@ class Study:
                 grid=self.plan.grid,
                 seeds=self.plan.seeds,
                 runs=len(self.plan.runs),
-                statistics=STATISTICS,
+                statistics=records.STUDY_STATISTICS,
                 memory=memory_words,
                 executor=self.executor.name,
                 parallel=self.executor.parallel_words(),
