@@ -12,25 +12,14 @@ compete for CPU. The runs are deterministic, so only the timings differ.
 
 import argparse
 import json
-import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from mamlviz.serve import dashboard
 
 
 def wait_for_record(runs: Path, before: set, timeout: float = 600) -> dict:
@@ -72,22 +61,8 @@ def main():
     ap.add_argument("--pairs", type=int, default=2, help="closed/open pairs of runs, alternated")
     args = ap.parse_args()
     runs = Path(tempfile.mkdtemp())
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true"],
-        cwd=ROOT,
-        env={**os.environ, "MAMLVIZ_RUNS_DIR": str(runs)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        while True:
-            try:
-                urllib.request.urlopen(url + "_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
+    with dashboard(runs) as (url, _):
+        url += "/"
         with sync_playwright() as pw:
             browser = pw.chromium.launch(
                 executable_path="/usr/bin/chromium", headless=True, args=["--no-sandbox", "--disable-gpu"]
@@ -123,9 +98,6 @@ def main():
                 f"{n.upper():7} open/closed per-iteration time: mean {mean['tab open'] / mean['tab closed']:.2f}x, "
                 f"median {median['tab open'] / median['tab closed']:.2f}x"
             )
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 if __name__ == "__main__":

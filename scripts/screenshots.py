@@ -12,15 +12,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from mamlviz.serve import dashboard
+
 PAGES = {
     "compare": "",
     "theory": "theory",
@@ -30,12 +27,6 @@ PAGES = {
     "history": "history",
 }
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> int:
@@ -48,41 +39,20 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
 
     args.out.mkdir(parents=True, exist_ok=True)
-    port = free_port()
     runs = os.environ.get("MAMLVIZ_RUNS_DIR") or tempfile.mkdtemp(prefix="mamlviz-shots-")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true"],
-        cwd=ROOT,
-        env={**os.environ, "MAMLVIZ_RUNS_DIR": runs},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
-            )
-            for size in args.sizes.split(","):
-                w, h = (int(v) for v in size.split("x"))
-                page = browser.new_page(viewport={"width": w, "height": h})
-                for name in args.pages.split(","):
-                    page.goto(f"{url}/{PAGES[name]}")
-                    page.wait_for_timeout(args.wait * 1000)
-                    target = args.out / f"{name}-{w}x{h}.png"
-                    page.screenshot(path=str(target), full_page=True)
-                    print(target)
-                page.close()
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(30)
+    with dashboard(runs) as (url, _), sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
+        for size in args.sizes.split(","):
+            w, h = (int(v) for v in size.split("x"))
+            page = browser.new_page(viewport={"width": w, "height": h})
+            for name in args.pages.split(","):
+                page.goto(f"{url}/{PAGES[name]}")
+                page.wait_for_timeout(args.wait * 1000)
+                target = args.out / f"{name}-{w}x{h}.png"
+                page.screenshot(path=str(target), full_page=True)
+                print(target)
+            page.close()
+        browser.close()
     return 0
 
 

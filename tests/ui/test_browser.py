@@ -8,14 +8,12 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
 
 import pytest
-from conftest import ROOT
+
+from mamlviz.serve import dashboard
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(
@@ -32,49 +30,11 @@ ARGS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     runs = tmp_path_factory.mktemp("runs")
-    port = _free_port()
-    env = {**os.environ, "MAMLVIZ_RUNS_DIR": str(runs)}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--server.headless",
-            "true",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail(f"streamlit did not start: {proc.stdout.read().decode()[-2000:]}")
-    yield url, runs
-    proc.terminate()
-    proc.wait(10)
+    with dashboard(runs) as (url, _):
+        yield url, runs
 
 
 @pytest.fixture(scope="module")
@@ -227,28 +187,15 @@ def test_a_study_from_the_studies_page_updates_by_itself(server, browser):
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_server_stop_mid_run_saves_the_partial_record_and_exits_cleanly(browser, tmp_path, sig):
-    runs, port = tmp_path / "runs", _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true"],
-        cwd=ROOT,
-        env={**os.environ, "MAMLVIZ_RUNS_DIR": str(runs)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
+    runs = tmp_path / "runs"
+    with dashboard(runs, output=subprocess.PIPE) as (url, proc):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         if sig == signal.SIGTERM:  # a fresh server's first request to a sub-page gets the app's own navigation
-            page.goto(f"http://127.0.0.1:{port}/history")
+            page.goto(f"{url}/history")
             page.get_by_text("Run history").wait_for(timeout=60_000)
             nav = [t.split()[-1] for t in page.locator('[data-testid="stSidebarNavLink"]').all_inner_texts()]
             assert nav == ["Compare", "Theory", "Scaling", "Adaptation", "Studies", "History"], nav
-        page.goto(f"http://127.0.0.1:{port}")
+        page.goto(url)
         page.get_by_text("Run settings").wait_for(timeout=60_000)
         _configure(page, 4000)
         page.get_by_role("button", name="Start").click()
@@ -256,8 +203,6 @@ def test_server_stop_mid_run_saves_the_partial_record_and_exits_cleanly(browser,
         proc.send_signal(sig)
         rc = proc.wait(90)
         page.close()
-    finally:
-        proc.kill()
     log = proc.stdout.read().decode()
     assert rc == 0, log[-2000:]  # before the fix: -6, "terminate called without an active exception"
     (saved,) = runs.glob("*.json")
