@@ -1,10 +1,11 @@
-"""mamlviz: MAML vs first-order MAML on Omniglot, trained side by side and measured live."""
+"""mamlviz: MAML and its shortcuts on Omniglot, trained side by side and measured live."""
 
 import streamlit as st
 
 from views import _live, _state
 
-st.set_page_config(page_title="mamlviz: MAML and its shortcuts", page_icon=":material/psychology:", layout="wide")
+# the icon is an emoji: a Material icon is fetched from an outside host, which a hosted or offline copy must not need
+st.set_page_config(page_title="mamlviz: MAML and its shortcuts", page_icon="🧠", layout="wide")
 
 page = st.navigation(
     [

@@ -26,6 +26,7 @@ class Progress:
     budget_s: float | None = None  # train: the time budget this algorithm trains to, if any
     eval_done: int | None = None  # eval: test tasks done so far, of eval_total
     eval_total: int | None = None
+    detail: str | None = None  # setup: what it is doing now, in words
 
 
 class Reporter:

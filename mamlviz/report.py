@@ -87,6 +87,13 @@ def warnings(record: dict) -> list[str]:
                 "value without becoming infinite. Its numbers are not a fair picture of the method; lower the "
                 "learning rates."
             )
+    for name in variants.in_record(record):
+        spread = cmp.busy(record["results"][name])
+        if spread:
+            out.append(
+                f"The machine was busy while {L(name)} trained: its mean time per iteration is {spread:.1f}× its "
+                "median. Speed ratios here use medians, but on a quiet machine the times would be lower."
+            )
     if record["setup"].get("evaluation") == "skipped":
         out.append("Evaluation was skipped when the run was stopped: there are no test accuracies.")
     return out
@@ -165,6 +172,11 @@ def _recommendation(record: dict) -> str:
     return " ".join(_pair_advice(c, n) for n in c.versus)
 
 
+def peak_words(record: dict) -> str:
+    """What the sampled memory figure is on the record's device: the GPU's peak, or on CPU the process's."""
+    return "device peak" if record["environment"]["device"] == "cuda" else "peak RSS increase"
+
+
 def memory_words(record: dict) -> str | None:
     """The exact held-for-backpropagation figures in words, beside the device figure."""
     names = variants.in_record(record)
@@ -180,7 +192,7 @@ def memory_words(record: dict) -> str | None:
     peaks = ", ".join(f"{L(n)} {fmt_bytes(res[n]['peak_memory_bytes'])}" for n in names)
     return (
         f"Held for backpropagation in one meta-iteration (exact): {', '.join(held)}. "
-        f"Device peak ({record['protocol']['memory']}): {peaks}."
+        f"{peak_words(record).capitalize()} ({record['protocol']['memory']}): {peaks}."
     )
 
 
@@ -214,9 +226,9 @@ def text_report(record: dict) -> str:
         ("status", *(r["status"] + (" (unstable)" if r.get("unstable") else "") for r in res)),
         ("iterations", *(f"{r['iterations_done']}/{r['iterations_planned']}" for r in res)),
         ("training time", *(fmt(r["train_time_s"], ".1f", " s") for r in res)),
-        ("per iteration", *(fmt(r["per_iteration_ms"], ".1f", " ms") for r in res)),
+        ("per iteration (median)", *(fmt(cmp.per_iteration(r), ".1f", " ms") for r in res)),
         ("held for backprop", *(fmt_bytes(r.get("autograd_saved_bytes")) for r in res)),
-        ("peak memory", *(fmt_bytes(r["peak_memory_bytes"]) for r in res)),
+        (peak_words(record), *(fmt_bytes(r["peak_memory_bytes"]) for r in res)),
         ("final train loss", *(fmt(r["final_train_loss"], ".3f") for r in res)),
         ("test accuracy", *(fmt_accuracy(r.get("test")) for r in res)),
         (

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from mamlviz import paths, records, report, variants
-from mamlviz.analysis.compare import compare_numbers, memory_key
+from mamlviz.analysis.compare import compare_numbers, memory_key, per_iteration
 
 DOC = paths.ROOT / "docs" / "results.md"
 L = variants.label
@@ -57,14 +57,14 @@ def _compare(name: str, r: dict) -> list[str]:
         f"{cfg['train_tasks']} training tasks, outer Adam {cfg['outer_lr']}; {proto['test_tasks']} test tasks; path "
         f"{proto['path']}.",
         "",
-        f"| variant | training time | per iteration (mean) | {held} | peak RSS increase | test accuracy (95 % CI) |",
+        f"| variant | training time | per iteration (median) | {held} | peak RSS increase | test accuracy (95 % CI) |",
         "|---|---|---|---|---|---|",
     ]
     for n in names:
         x = res[n]
         lines.append(
             f"| {L(n)} | {report.fmt(x['train_time_s'], '.1f', ' s')} "
-            f"| {report.fmt(x['per_iteration_ms'], '.1f', ' ms')} | {report.fmt_bytes(x.get(key))} "
+            f"| {report.fmt(per_iteration(x), '.1f', ' ms')} | {report.fmt_bytes(x.get(key))} "
             f"| {report.fmt_bytes(x['peak_memory_bytes'])} | {report.fmt_accuracy(x.get('test'))} |"
         )
     s = r["setup"]

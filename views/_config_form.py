@@ -4,6 +4,7 @@ under the field they name; Start, which validates the config once and hands it t
 from __future__ import annotations
 
 import os
+import time
 from types import SimpleNamespace
 
 import streamlit as st
@@ -116,7 +117,8 @@ def start_button(values: dict, errors: dict, caps, registry) -> None:
             type="primary",
             width="stretch",
             disabled=bool(errors) or not caps.live_training or bool(mine and mine.active) or bool(unsaveable),
-            help="Trains the chosen algorithms one after the other on the same tasks; then evaluates them.",
+            help="Trains the chosen algorithms side by side on the same tasks, one meta-iteration of each in turn; "
+            "then evaluates them.",
         )
         if errors:
             st.caption("Fix the settings marked in red to enable Start.")
@@ -129,7 +131,10 @@ def start_button(values: dict, errors: dict, caps, registry) -> None:
             st.caption("Another run is in progress: Start queues yours behind it.")
     if start:
         cfg = RunConfig(**values)
-        label = f"{cfg.n_way}-way {cfg.k_shot}-shot, {cfg.inner_steps} inner step(s), {cfg.train_tasks} tasks"
+        who = " vs ".join(variants.label(n) for n in cfg.variants)
+        when = time.strftime("%H:%M:%S")  # two runs of one config get different names
+        setting = f"{cfg.n_way}-way {cfg.k_shot}-shot, {cfg.inner_steps} inner step(s), {cfg.train_tasks} tasks"
+        label = f"{who} · {setting} · {when}"
         st.session_state["job_id"] = registry.submit("compare", cfg, label=label, owner=owner()).id
         st.rerun()  # draw the page again with Start disabled and the live view
 

@@ -59,10 +59,12 @@ def _state_line(reg: JobRegistry, job_id: str, snap: dict, head) -> None:
         head.markdown(f"**Running:** {snap['label']} · phase: {snap['phase']} · on {snap['where'] or '…'}")
         if snap["skip_requested"]:
             head.warning("Skipping the evaluation: the results will have no test accuracies.")
+        elif snap["stop_requested"] and snap["phase"] == "setup":
+            head.warning("Stop taken: the run ends when its set-up does, without training or evaluation.")
         elif snap["stop_requested"] and snap["phase"] == "train":
             head.warning(
-                "Stop taken: training ends after the current iteration; the partly trained models are "
-                "then evaluated, which you can skip."
+                "Stop taken: training ends after the current round, every variant at the same iteration; the "
+                "partly trained models are then evaluated, which you can skip."
             )
     elif state == "failed":
         head.error(f"The run failed: {snap['error']}")

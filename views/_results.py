@@ -37,7 +37,11 @@ def figures_table(record: dict) -> None:
     key = cmp.memory_key([record])
     columns = (
         ("Training time", "train_time_s", lambda v: f"{v:.1f} s"),
-        ("Held for backprop (exact)" if key == cmp.SAVED else "Peak memory", key, report.fmt_bytes),
+        (
+            "Held for backprop (exact)" if key == cmp.SAVED else report.peak_words(record).capitalize(),
+            key,
+            report.fmt_bytes,
+        ),
         ("Test accuracy", "test", report.fmt_accuracy),
     )
     for col, (title, field, fmt) in zip(st.columns(3), columns):

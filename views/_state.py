@@ -11,6 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from mamlviz import hosting, paths, records
+from mamlviz.config import FIELDS
 from mamlviz.run import cluster
 from mamlviz.run.executors import describe_failure
 from mamlviz.run.jobs import JobRegistry
@@ -60,6 +61,40 @@ def all_records():
 def of_kind(kind: str) -> list[tuple[Path, dict]]:
     """The records of one kind, newest first."""
     return [(p, r) for p, r in all_records()[0] if r["kind"] == kind]
+
+
+SAME_SETTINGS = (  # what makes two comparisons the same experiment (not where or how it ran)
+    "algorithms", "inner_lr", "outer_lr", "inner_steps", "train_tasks", "n_way", "k_shot", "k_query", "meta_batch",
+    "eval_tasks", "eval_inner_steps", "time_budget_s", "fairness",
+)  # fmt: skip
+
+
+def pick_compare(values: dict | None) -> tuple[Path, dict, str] | None:
+    """The comparison a page opens on, and why in words: the newest complete one with the settings ``values``
+    (the sidebar's), preferring the cached runs the index names; else the first cached run the index names
+    (the most instructive, chosen when it was made); else the newest."""
+    found = [(p, r) for p, r in of_kind("compare") if r["status"] == "complete"]
+    if not found:
+        return None
+    index = list(cached_index())
+    named = sorted((pr for pr in found if pr[0].name in index and source_of(pr[0]) == "cached"),
+                   key=lambda pr: index.index(pr[0].name))  # fmt: skip
+    if values:
+        defaults = {f.name: f.default for f in FIELDS}  # a field newer than a record had its default then
+        same = [
+            pr
+            for pr in named + found
+            if all({**defaults, **pr[1]["config"]}[k] == values.get(k) for k in SAME_SETTINGS)
+        ]
+        if same:
+            path, record = same[0]
+            if (path, record) in named:
+                return path, record, f"it has the settings in the sidebar: {cached_index()[path.name]}"
+            return path, record, "it is the newest complete run with the settings in the sidebar"
+    if named:
+        path, record = named[0]
+        return path, record, f"it is the cached reference run: {cached_index()[path.name]}"
+    return (*found[0], "it is the newest complete run on record")
 
 
 def cached_index() -> dict[str, str]:

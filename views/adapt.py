@@ -5,12 +5,13 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from mamlviz import records
+from mamlviz import records, variants
 from mamlviz.charts import label
 from mamlviz.charts.adapt import adaptation, adaptation_average, model_name
 from views import _state
 
 TILE_COLORS = {True: (44, 160, 44), False: (214, 39, 40)}  # green: right after adaptation, red: wrong
+FRAME = 5  # pixels of frame around a tile: solid green when right, red and white stripes when wrong
 
 
 def file_state(path, record) -> tuple | None:
@@ -82,10 +83,14 @@ def tiles(
     for i, img in enumerate(images):
         grey = np.kron(255 - (img * 255).astype(np.uint8), np.ones((scale, scale), dtype=np.uint8))
         rgb = np.stack([grey] * 3, axis=-1)
-        frame = np.full((rgb.shape[0] + 6, rgb.shape[1] + 6, 3), 255, dtype=np.uint8)
+        b = FRAME
+        frame = np.full((rgb.shape[0] + 2 * b, rgb.shape[1] + 2 * b, 3), 255, dtype=np.uint8)
         if correct is not None:
             frame[:] = TILE_COLORS[bool(correct[i])]
-        frame[3:-3, 3:-3] = rgb
+            if not correct[i]:  # wrong: a striped frame, which reads without colour too
+                yy, xx = np.indices(frame.shape[:2])
+                frame[((yy + xx) // 4) % 2 == 1] = 255
+        frame[b:-b, b:-b] = rgb
         out.append(frame)
         out.append(np.full((frame.shape[0], 4, 3), 255, dtype=np.uint8))
     return np.concatenate(out[:-1], axis=1)
@@ -103,11 +108,22 @@ def pick_run():
     if not with_params:
         st.info("No run with saved networks yet: run a comparison on the Compare page (or the command line).")
         return None
-    titles = [
-        f"{_state.run_title(r)} · {r['environment']['device_name']} · {r['created'][:16]}" for _, r in with_params
-    ]
+    titles = [f"{_state.run_title(r)}{run_state(r)} · {r['created'][:16]}" for _, r in with_params]
     idx = st.selectbox("Run", range(len(with_params)), format_func=titles.__getitem__, key="adapt-run")
-    return with_params[idx]
+    path, record = with_params[idx]
+    if record["status"] != "complete":
+        st.warning(f"This run {run_state(record).strip(' ·()')}: its networks are as far as they got.")
+    return path, record
+
+
+def run_state(record: dict) -> str:
+    """' (stopped at MAML 12/150, FOMAML 12/150)' for a run that did not complete; '' for one that did."""
+    if record["status"] == "complete":
+        return ""
+    done = ", ".join(
+        f"{variants.label(n)} {r['iterations_done']}/{r['iterations_planned']}" for n, r in record["results"].items()
+    )
+    return f" ({record['status']} at {done})"
 
 
 def one_task_view(path, record, steps: int) -> None:
@@ -122,11 +138,16 @@ def one_task_view(path, record, steps: int) -> None:
         trace, support, queries = one_task(cache_key(path, record), seed, steps, record)
     st.image(tiles(support, scale=3), caption="Support set: one image per class, all the networks get to adapt on")
     st.plotly_chart(adaptation(trace, record["config"]["eval_inner_steps"]), key="adapt-one")
-    st.markdown(f"Query images after {steps} inner step(s), one row per class: **green** right, **red** wrong.")
-    for col, name in zip(st.columns(len(trace)), trace):
+    st.markdown(
+        f"Query images after {steps} inner step(s), one row per class: a **solid green** frame is right, a "
+        "**striped red** frame wrong."
+    )
+    # a few queries per class: the networks side by side; many: one network under the other, wide enough to see
+    places = st.columns(len(trace)) if cfg["k_query"] <= 5 else [st.container() for _ in trace]
+    for place, name in zip(places, trace):
         right = trace[name]["correct"][steps]
-        col.image(
-            tiles(queries, right, per_row=cfg["k_query"]),
+        place.image(
+            tiles(queries, right, scale=3, per_row=cfg["k_query"]),
             caption=f"{model_name(name)}: {sum(right)}/{len(right)} right",
             width="stretch",
         )

@@ -30,21 +30,34 @@ def other_session_notice(registry) -> None:
         st.rerun()
 
 
+def _finished_line(name: str, r: dict) -> tuple[float, str]:
+    """How a variant's training ended, from the record."""
+    rate = f" · {1000 / r['per_iteration_ms']:.1f} it/s" if r["per_iteration_ms"] else ""
+    if r["stop_reason"] == "time budget":
+        done = f"{r['iterations_done']} iterations in {r['train_time_s']:.1f} s (the time budget)"
+        frac = 1.0
+    else:
+        done = f"{r['iterations_done']}/{r['iterations_planned']} iterations"
+        frac = r["iterations_done"] / max(1, r["iterations_planned"])
+    return frac, f"{L(name)}: {done}{rate} · {r['status'].replace('_', ' ')}"
+
+
+def _round_seconds(snap: dict) -> float:
+    """Seconds one round of the interleaved training takes: one meta-iteration of every variant still training."""
+    return sum(
+        p["elapsed_s"] / p["iteration"]
+        for p in snap["progress"].values()
+        if p.get("phase") == "train" and p.get("algorithm") and p.get("iteration") and p["iteration"] < p["total"]
+    )
+
+
 def progress_line(name: str, snap: dict) -> tuple[float, str]:
     """(fraction done, words) for one variant's progress bar."""
-    if snap["record"]:  # finished: say how it ended, from the record
-        r = snap["record"]["results"][name]
-        rate = f" · {1000 / r['per_iteration_ms']:.1f} it/s" if r["per_iteration_ms"] else ""
-        if r["stop_reason"] == "time budget":
-            done = f"{r['iterations_done']} iterations in {r['train_time_s']:.1f} s (the time budget)"
-            frac = 1.0
-        else:
-            done = f"{r['iterations_done']}/{r['iterations_planned']} iterations"
-            frac = r["iterations_done"] / max(1, r["iterations_planned"])
-        return frac, f"{L(name)}: {done}{rate} · {r['status'].replace('_', ' ')}"
+    if snap["record"]:
+        return _finished_line(name, snap["record"]["results"][name])
     p = snap["progress"].get(name)
     if p is None:
-        return 0.0, f"{L(name)}: waiting"
+        return 0.0, f"{L(name)}: waiting for the set-up"
     total = max(1, p["total"])
     frac = min(1.0, p["iteration"] / total)
     if p["phase"] == "analysis":
@@ -54,23 +67,41 @@ def progress_line(name: str, snap: dict) -> tuple[float, str]:
         if done >= total or snap["algorithm"] != name:
             return 1.0, f"{L(name)}: evaluated on {total} test tasks"
         return done / total, f"{L(name)}: evaluating on the test tasks… {done}/{total}"
-    budget = p.get("budget_s") or snap["config"].get("time_budget_s")
-    rate, eta = rate_and_eta(p, {"time_budget_s": budget})
-    if budget and snap["config"].get("fairness") == "time":  # trains to a time, not a task count
+    cfg = snap["config"]
+    budget = p.get("budget_s") or cfg.get("time_budget_s")
+    ref = variants.reference_of(cfg["algorithms"].split(","))
+    rate, _ = rate_and_eta(p, {"time_budget_s": budget})
+    if budget and cfg.get("fairness") == "time":  # trains to a time, not a task count
         text = f"{L(name)}: {p['iteration']} iterations · {p['elapsed_s']:.1f}/{budget:.1f} s of training"
+        frac = min(1.0, p["elapsed_s"] / budget)
+    elif cfg.get("fairness") == "time" and name != ref:  # the reference's time, once it has finished
+        text = f"{L(name)}: {p['iteration']} iterations · {p['elapsed_s']:.1f} s; trains as long as {L(ref)} does"
+        ref_p = snap["progress"].get(ref) or {}
+        frac = min(1.0, ref_p.get("iteration", 0) / max(1, ref_p.get("total", 1)))
     else:
         text = f"{L(name)}: {p['iteration']}/{total} iterations"
     if rate:
         text += f" · {rate:.1f} it/s"
-    if eta is not None and p["iteration"] < total and snap["state"] == "running" and snap["algorithm"] == name:
-        text += f" · ETA {eta:.0f} s"
-    if budget:
-        frac = max(frac, min(1.0, p["elapsed_s"] / budget))
+    if snap["state"] == "running" and p["iteration"] < total and (per_round := _round_seconds(snap)):
+        left = (total - p["iteration"]) * per_round  # the variants take turns: a round is one iteration of each
+        if budget:
+            left = min(left, max(0.0, budget - p["elapsed_s"]) / max(1e-9, p["elapsed_s"] / p["iteration"]) * per_round)
+        text += f" · ETA {left:.0f} s"
     return frac, text
+
+
+def setup_line(snap: dict) -> None:
+    """What the set-up is doing, with its progress: before the first iteration, a run is not stuck."""
+    run = snap["progress"].get("run", {})
+    if snap["record"] or snap["phase"] != "setup" or run.get("phase") != "setup":
+        return
+    done, total = run.get("iteration", 0), max(1, run.get("total", 1))
+    st.progress(min(1.0, done / total), text=f"Setting up ({done + 1} of {total}): {run.get('detail') or '…'}")
 
 
 def live_progress(snap: dict, x: str) -> None:
     """Progress bars and the curves of a running (or just finished) comparison: what the timer redraws."""
+    setup_line(snap)
     for name in variants.ordered(snap["config"]["algorithms"].split(",")):
         frac, text = progress_line(name, snap)
         st.progress(frac, text=text)
@@ -98,20 +129,31 @@ def live_caption(snap: dict, caps) -> None:
     )
 
 
-def my_run(job_id: str, caps, registry) -> None:
-    """The session's own (or watched) run: live panel, then the results."""
-    if registry.get(job_id) is None:
-        st.session_state.pop("job_id", None)
-        return
-    x = st.radio(
+def x_axis(key: str) -> str:
+    """The curves' x axis, chosen under them (read here from the last choice, so the curves come first)."""
+    return st.session_state.get(key, "iteration")
+
+
+def x_axis_choice(key: str) -> None:
+    st.radio(
         "x-axis",
         list(X_AXES),
         format_func=X_AXES.get,
         horizontal=True,
-        key=f"x-{job_id}",
+        key=key,
         help="Wall-clock seconds show the speed difference directly.",
     )
+
+
+def my_run(job_id: str, caps, registry) -> None:
+    """The session's own (or watched) run: live panel (progress and curves at the top, in view on a
+    projector), the x-axis under it, then the results."""
+    if registry.get(job_id) is None:
+        st.session_state.pop("job_id", None)
+        return
+    x = x_axis(f"x-{job_id}")
     _live.job_panel(job_id, lambda snap: live_progress(snap, x), refresh_s=form.refresh_period())
+    x_axis_choice(f"x-{job_id}")
     snap = registry.get(job_id).snapshot()
     live_caption(snap, caps)
     if snap["record"]:
@@ -119,25 +161,23 @@ def my_run(job_id: str, caps, registry) -> None:
         _results.show_results(snap["record"], key=job_id)
 
 
-def latest_record() -> None:
-    """Before any run of one's own: the most recent complete comparison on record."""
-    compares = [(p, r) for p, r in _state.of_kind("compare") if r["status"] != "stopped"]
-    if not compares:
-        st.info("No runs yet. Press **Start** in the sidebar: both curves appear here as they train.")
+def opening_record(values: dict) -> None:
+    """Before any run of one's own: the comparison that matches the sidebar, or the cached reference run,
+    saying which and why."""
+    picked = _state.pick_compare(values)
+    if picked is None:
+        st.info("No runs yet. Press **Start** in the sidebar: the curves appear here as they train.")
         return
-    path, record = compares[0]
-    st.subheader(f"Latest run ({_state.source_of(path)}): {_state.run_title(record)}")
-    st.caption("Press **Start** in the sidebar to train your own; this is the most recent run record.")
-    x = st.radio(
-        "x-axis",
-        list(X_AXES),
-        format_func=X_AXES.get,
-        horizontal=True,
-        key="x-latest",
-        help="Wall-clock seconds show the speed difference directly.",
+    path, record, why = picked
+    st.subheader(f"A recorded run ({_state.source_of(path)}): {_state.run_title(record)}")
+    env = record["environment"]
+    st.caption(
+        f"Shown because {why}. Measured on {env['device_name']}, {env['date'][:10]}: its figures are that "
+        "machine's. Press **Start** in the sidebar to train your own here."
     )
-    curves = {n: r["curve"] for n, r in record["results"].items()}
-    _live.light_curves(curves, x)  # drawn at once
+    x = x_axis("x-latest")
+    _live.light_curves({n: r["curve"] for n, r in record["results"].items()}, x)  # drawn at once
+    x_axis_choice("x-latest")
     _results.show_results(record, key="latest", defer_charts=True)
 
 
@@ -151,16 +191,19 @@ for name, message in errors.items():
     (slots.get(name) or st.sidebar).error(message)
 form.start_button(values, errors, caps, registry)
 
-st.title("MAML vs first-order MAML, side by side")
-st.markdown(
-    "The chosen algorithms meta-train on the **same Omniglot task stream** from the **same initialisation**; "
-    "then each adapts to the same held-out test tasks. Training time, memory and accuracy are "
-    "measured on this machine. The [theory](/theory) explains where the difference comes from."
-)
-if not caps.cuda and caps.live_training:
-    st.caption(caps.reason)
+st.title("MAML and its shortcuts, side by side")
+own = registry.get(st.session_state.get("job_id"))
+if own is None:  # while a run of one's own goes on, its progress and curves come first
+    st.markdown(
+        "The chosen algorithms meta-train on the **same Omniglot task stream** from the **same initialisation**, "
+        "one meta-iteration of each in turn; then each adapts to the same held-out test tasks. A run started here "
+        "is measured on this machine; a recorded run names the machine it was measured on. The "
+        "[theory](/theory) explains where the difference comes from."
+    )
+    if not caps.cuda and caps.live_training:
+        st.caption(caps.reason)
 other_session_notice(registry)
-if st.session_state.get("job_id"):
+if own is not None:
     my_run(st.session_state["job_id"], caps, registry)
 else:
-    latest_record()
+    opening_record(values)

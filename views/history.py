@@ -49,18 +49,34 @@ def filtered(found: list) -> list:
     return shown
 
 
+def unique_names(runs: list[tuple]) -> dict[str, str]:
+    """File name -> a short, readable name no other run of ``runs`` has: its title (cut), then when it was
+    made, then its id if two still agree."""
+    names = {p.name: f"{_state.run_title(r)[:32]} · {r['created'][5:16].replace('T', ' ')}" for p, r in runs}
+    seen: dict[str, int] = {}
+    for n in names.values():
+        seen[n] = seen.get(n, 0) + 1
+    return {f: n if seen[n] == 1 else f"{n} · {r['id'][-6:]}" for (p, r), (f, n) in zip(runs, names.items())}
+
+
+def default_pair(compares: list) -> list[str]:
+    """Two runs to set side by side on first open: the cached reference runs the index names, else the newest."""
+    index = _state.cached_index()
+    named = [p.name for p, _ in compares if p.name in index and _state.source_of(p) == "cached"]
+    return (named if len(named) >= 2 else [p.name for p, _ in compares])[:2] if len(compares) >= 2 else []
+
+
 def side_by_side(shown: list) -> None:
-    """Two or more comparisons' accuracy, time and memory in one chart."""
+    """Two or more comparisons' accuracy, time and memory in one chart, each under a name of its own."""
     compares = [(p, r) for p, r in shown if r["kind"] == "compare"]
-    names = {p.name: f"{_state.run_title(r)} ({p.name})" for p, r in compares}
-    picked = st.multiselect(
-        "Compare side by side", list(names), format_func=names.get, default=list(names)[:2] if len(names) >= 2 else []
-    )
+    short = unique_names(compares)
+    names = {p.name: f"{short[p.name]} ({p.name})" for p, r in compares}
+    picked = st.multiselect("Compare side by side", list(names), format_func=names.get, default=default_pair(compares))
     chosen = [(p, r) for p, r in compares if p.name in picked]
     if len(chosen) >= 2:
-        st.plotly_chart(history([(_state.run_title(r)[:40], r) for _, r in chosen]), key="history")
-        for _, r in chosen:
-            st.caption(f"{_state.run_title(r)}: {'; '.join(report.ratio_words(compare_numbers(r)))} — {label(r)}")
+        st.plotly_chart(history([(short[p.name], r) for p, r in chosen]), key="history")
+        for p, r in chosen:
+            st.caption(f"{short[p.name]}: {'; '.join(report.ratio_words(compare_numbers(r)))} — {label(r)}")
     elif picked:
         st.caption("Pick two or more runs to compare them.")
 

@@ -21,7 +21,11 @@ def recorded_sweeps() -> None:
         f"{_state.run_title(r)} · {r['environment']['device_name']} · {r['created'][:16]} ({_state.source_of(p)})"
         for p, r in sweeps
     ]
-    idx = st.selectbox("Sweep record", range(len(sweeps)), format_func=titles.__getitem__)
+    # your newest sweep; else the cached one over inner steps, the page's first question
+    yours = [i for i, (p, _) in enumerate(sweeps) if _state.source_of(p) == "yours"]
+    steps = [i for i, (_, r) in enumerate(sweeps) if r["protocol"]["over"] == "inner_steps"]
+    first = (yours or steps or [0])[0]
+    idx = st.selectbox("Sweep record", range(len(sweeps)), index=first, format_func=titles.__getitem__)
     record = sweeps[idx][1]
     over = record["protocol"]["over"]
     st.plotly_chart(scaling(record["points"], over=over), key="scaling")
@@ -80,18 +84,21 @@ def sweep_progress(snap: dict) -> None:
     """Which point of the sweep is being measured."""
     if snap["state"] != "running":
         return
-    p = snap["progress"].get(snap["algorithm"] or "", {})
+    p = snap["progress"].get("run", {})
+    if p.get("phase") == "setup":
+        st.progress(0.0, text=f"Setting up: {p.get('detail') or '…'}")
+        return
     done = p.get("iteration", 0)
     st.progress(
         min(1.0, done / max(1, p.get("total", 1))),
-        text=f"point {done + 1} of {p.get('total', '?')}: {snap['algorithm'] or 'setup'}, "
-        f"{p.get('inner_steps', '?')} inner step(s)",
+        text=f"{done} of {p.get('total', '?')} points measured; now {p.get('inner_steps', '?')} inner step(s), "
+        "every algorithm in turn",
     )
 
 
 caps = _state.capabilities()
 registry = _state.registry()
-st.title("Scaling with inner steps")
+st.title("Scaling: cost and alignment against inner steps or the inner learning rate")
 st.markdown(
     "MAML keeps every inner step's activations to differentiate through them, so its memory should "
     "grow about linearly with the number of inner steps while FOMAML's stays flat; its time per "

@@ -52,13 +52,13 @@ def settings_table(rec: dict) -> None:
     for s in rec["settings"]:
         row = {"setting": report.setting_words(s["setting"]), "seeds": len(s["seeds"])}
         ref = variants.label(s["reference"])
+        for name, vs in s["versus"].items():  # the question first: each shortcut against MAML, paired by seed
+            row[f"{variants.label(name)} − {ref}"] = report.pm(vs["accuracy_diff"], 100, signed=True, unit=" points")
         for name, v in s["variants"].items():
             title = variants.label(name)
             row[f"{title} accuracy"] = report.pm(v["accuracy"], 100, unit=" %")
             row[f"{title} time"] = report.pm(v["train_time_s"], unit=" s")
             row[f"{title} memory"] = report.pm(v["memory_bytes"], 1 / 2**20, unit=" MiB")
-        for name, vs in s["versus"].items():
-            row[f"{variants.label(name)} − {ref}"] = report.pm(vs["accuracy_diff"], 100, signed=True, unit=" points")
         rows.append(row)
     st.dataframe(pd.DataFrame(rows), hide_index=True)
     st.markdown(
@@ -122,10 +122,16 @@ def recorded_studies() -> None:
     settings_table(rec)
     payoff_chart(rec)
     env = rec["environment"]
+    cfg = rec["config"]
+    tested = (
+        f"every run tested with {cfg['eval_inner_steps']} inner step(s) of adaptation, whatever it trained with"
+        if "inner_steps" in rec["protocol"]["grid"] or "eval_inner_steps" not in rec["protocol"]["grid"]
+        else "tested with the inner steps of its setting"
+    )
     st.caption(
         f"{env['device_name'] if env else 'no run finished yet'} · torch {env['torch'] if env else '–'} · "
-        f"{rec['config']['n_way']}-way {rec['config']['k_shot']}-shot, {rec['config']['train_tasks']} training "
-        f"tasks, {rec['config']['eval_tasks']} test tasks per run. Statistics: {rec['protocol']['statistics']}. "
+        f"{cfg['n_way']}-way {cfg['k_shot']}-shot, {cfg['train_tasks']} training tasks, {cfg['eval_tasks']} test "
+        f"tasks per run, {tested}. Statistics: {rec['protocol']['statistics']}. "
         f"Memory: {rec['protocol']['memory']}. Runs: {rec['protocol']['parallel']}."
     )
     downloads(rec)

@@ -74,7 +74,16 @@ def side_by_side() -> None:
     choice = None
     if compares:
         titles = [f"{_state.run_title(r)} · {r['environment']['device_name']} · {r['created'][:10]}" for r in compares]
-        choice = compares[st.selectbox("Numbers from run record", range(len(compares)), format_func=titles.__getitem__)]
+        values = {k: st.session_state.get(k) for k in _state.SAME_SETTINGS} if "inner_lr" in st.session_state else None
+        if values and isinstance(values.get("algorithms"), list):  # the sidebar's multiselect holds a list
+            values["algorithms"] = ",".join(values["algorithms"])
+        if values:
+            values["time_budget_s"] = values.get("time_budget_s") or None  # 0 in the sidebar means none
+        picked = _state.pick_compare(values)
+        first = next((i for i, r in enumerate(compares) if picked and r["id"] == picked[1]["id"]), 0)
+        choice = compares[
+            st.selectbox("Numbers from run record", range(len(compares)), index=first, format_func=titles.__getitem__)
+        ]
     names = variants.in_record(choice) if choice else list(variants.DEFAULT)
 
     def measured(key, fmt):
@@ -87,7 +96,10 @@ def side_by_side() -> None:
         ("inner loop adapts", [variants.get(n).adapts for n in names]),
         ("measured time per meta-iteration", measured("per_iteration_ms", lambda v: f"{v:.1f} ms")),
         ("measured memory held for backprop (exact)", measured("autograd_saved_bytes", report.fmt_bytes)),
-        ("measured device peak memory", measured("peak_memory_bytes", report.fmt_bytes)),
+        (
+            f"measured {report.peak_words(choice) if choice else 'device peak'}",
+            measured("peak_memory_bytes", report.fmt_bytes),
+        ),
         ("measured test accuracy (95 % CI)", measured("test", report.fmt_accuracy)),
     ]
     head = "| | " + " | ".join(variants.label(n) for n in names) + " |"
@@ -104,16 +116,74 @@ def side_by_side() -> None:
         )
 
 
+def _sweep_over(over: str) -> dict | None:
+    """The newest sweep over ``over`` that measured the alignment, if any."""
+    return next(
+        (
+            r
+            for _, r in _state.of_kind("sweep")
+            if r["protocol"]["over"] == over and any(p["cosine"] is not None for p in r["points"])
+        ),
+        None,
+    )
+
+
+def measured_lessons() -> list[str]:
+    """What the app's own records say about when the shortcut loses, each sentence naming its record."""
+    out = []
+    lr = _sweep_over("inner_lr")
+    if lr:
+        pts = sorted((p["inner_lr"], p["cosine"]) for p in lr["points"] if p["cosine"] is not None)
+        out.append(
+            f"**The inner learning rate decides it.** In the sweep “{_state.run_title(lr)}” the cosine between MAML's "
+            f"and FOMAML's meta-gradients at the initialisation goes from {pts[0][1]:+.3f} at α = {pts[0][0]:g} to "
+            f"{pts[-1][1]:+.3f} at α = {pts[-1][0]:g}: with a tiny step the Hessian term is negligible and the two "
+            "agree; with the large steps that few-shot Omniglot uses they point in nearly unrelated directions."
+        )
+    steps = _sweep_over("inner_steps")
+    if steps:
+        cos = [p["cosine"] for p in steps["points"] if p["cosine"] is not None]
+        out.append(
+            f"**More inner steps do not by themselves make them disagree more.** In “{_state.run_title(steps)}” "
+            f"(α = {steps['config']['inner_lr']:g}) the cosine stays between {min(cos):+.2f} and {max(cos):+.2f} from "
+            f"{min(p['inner_steps'] for p in steps['points'])} to {max(p['inner_steps'] for p in steps['points'])} "
+            "inner steps, while MAML's memory grows with every step (the Scaling page)."
+        )
+    study = next((r for _, r in _state.of_kind("study") if "inner_steps" in r["protocol"]["grid"]), None)
+    if study:
+        lines = "; ".join(f"{report.setting_words(s['setting'])}: {report.verdicts(s)[0]}" for s in study["settings"])
+        out.append(
+            f"**Whether second order pays off depends on the setting, and one seed can mislead.** The study "
+            f"“{_state.run_title(study)}” ({len(study['protocol']['seeds'])} seeds each) found: {lines}."
+        )
+    out.append(
+        "**Why the difference can be larger than MAML's gradient itself.** When two vectors are nearly "
+        "orthogonal, the length of their difference is about √(|a|² + |b|²), more than either; so a shortcut "
+        "whose gradient is at right angles to MAML's leaves out a part larger than MAML's whole gradient "
+        "(the alignment charts show it above 100 %). That is a measurement, not an error."
+    )
+    demo = _state.pick_compare(None)
+    if demo and demo[1]["results"].get("fomaml", {}).get("alignment"):
+        g = demo[1]["results"]["fomaml"]["alignment"]["variants"]["fomaml"]["cosine"]
+        out.append(
+            f"**How FOMAML still learns while pointing elsewhere.** Its gradient is the exact gradient of the query "
+            "loss at the adapted parameters: it lowers the loss after adaptation, only not by MAML's route. Along "
+            f"FOMAML's own training in “{_state.run_title(demo[1])}” the cosine with MAML's gradient rises from "
+            f"{g[0]:+.2f} to {g[-1]:+.2f}: FOMAML moves to where the shortcut becomes accurate."
+        )
+    return out
+
+
 def intuition_and_advice() -> None:
     st.subheader("Intuition")
     st.markdown("""
     The Hessian term tells MAML how a change of the initialisation changes *where the inner loop ends
     up*. FOMAML ignores that and moves the initialisation towards parameters that are good after
-    adaptation, as if adaptation were a fixed shift. When the inner loop is short and the loss surface
-    is gentle near the initialisation, the Hessian term is close to the identity and the two agree;
-    with more inner steps, larger inner learning rates, or harder tasks (more classes), the curvature
-    matters more and second order can pay for itself.
+    adaptation, as if adaptation were a fixed shift. When the inner step is small the Hessian term is
+    close to the identity and the two agree. What the app has measured about when that stops being true:
     """)
+    for line in measured_lessons():
+        st.markdown(f"- {line}")
 
     st.subheader("When to use which")
     st.markdown("""
@@ -133,17 +203,17 @@ def engine_code() -> None:
         "Read from the engine's source file at page load, so it is always what the app executes. "
         "The inner loop (one task):"
     )
-    st.code(source.function_source("engine.inner", "adapt"), language="python")
+    st.code(source.function_source("engine.inner", "adapt"), language="python", wrap_lines=True)
     st.markdown(
         "The vectorized meta-gradient: second order differentiates through `inner.adapt` for all tasks "
         "at once (`grad` of `vmap`); first order detaches the adapted parameters and takes the query "
         "gradient there (`vmap` of `grad`):"
     )
-    st.code(source.function_source("engine.meta", "_vmap_meta_gradient"), language="python")
+    st.code(source.function_source("engine.meta", "_vmap_meta_gradient"), language="python", wrap_lines=True)
     with st.expander("The per-task reference loop (plain autograd), against which the fast path is tested"):
-        st.code(source.function_source("engine.meta", "_loop_meta_gradient"), language="python")
+        st.code(source.function_source("engine.meta", "_loop_meta_gradient"), language="python", wrap_lines=True)
     with st.expander("Batch norm from primitives (why not F.batch_norm)"):
-        st.code(source.function_source("engine.model", "batch_norm"), language="python")
+        st.code(source.function_source("engine.model", "batch_norm"), language="python", wrap_lines=True)
 
 
 def faq() -> None:

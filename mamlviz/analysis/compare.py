@@ -12,6 +12,18 @@ from .stats import interval, ratio
 SAVED = "autograd_saved_bytes"
 PEAK = "peak_memory_bytes"
 SAVED_LABEL = "held for backpropagation in one meta-iteration (exact, saved-tensor hooks)"
+BUSY = 1.5  # a mean time per iteration this many times the median: the machine was busy during training
+
+
+def per_iteration(result: dict) -> float | None:
+    """A variant's typical time per meta-iteration: the median (robust to a busy moment), else the mean."""
+    return result.get("per_iteration_ms_median") or result.get("per_iteration_ms")
+
+
+def busy(result: dict) -> float | None:
+    """Mean over median time per iteration when it says the machine was busy (at least ``BUSY``), else None."""
+    mean, median = result.get("per_iteration_ms"), result.get("per_iteration_ms_median")
+    return mean / median if mean and median and mean / median >= BUSY else None
 
 
 def memory_key(records: list[dict]) -> str:
@@ -37,7 +49,7 @@ class Against:
     """One variant against the reference."""
 
     name: str
-    speedup: float | None  # the reference's time per iteration / this variant's
+    speedup: float | None  # the reference's median time per iteration / this variant's
     memory_ratio: float | None  # the reference's memory / this variant's
     accuracy_diff: float | None  # this variant's test accuracy - the reference's (0..1 units)
     accuracy_diff_ci95: float | None
@@ -74,7 +86,7 @@ def against(record: dict, name: str, reference: str, memory: str) -> Against:
             ci = math.hypot(res["test"]["ci95"], ref["test"]["ci95"])
     return Against(
         name,
-        speedup=ratio(ref.get("per_iteration_ms"), res.get("per_iteration_ms")),
+        speedup=ratio(per_iteration(ref), per_iteration(res)),
         memory_ratio=ratio(ref.get(memory), res.get(memory)),
         accuracy_diff=diff,
         accuracy_diff_ci95=ci,

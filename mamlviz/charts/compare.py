@@ -88,7 +88,10 @@ def result_bars(record: dict) -> go.Figure:
     names = [n for n in variants.in_record(record) if res[n]["status"] != "not_run"]
     mem_key = memory_key([record])
     both = mem_key == PEAK and all(res[n].get(SAVED) is not None for n in names)
-    mem_title = MEMORY_TITLES[mem_key] + (": device peak / held for backprop" if both else "")
+    peak = "device peak (MiB)" if record["environment"]["device"] == "cuda" else "peak RSS increase (MiB)"
+    mem_title = (MEMORY_TITLES[SAVED] if mem_key == SAVED else peak) + (
+        ": device peak / held for backprop" if both else ""
+    )
     fig = make_subplots(rows=1, cols=3, subplot_titles=("training time (s)", mem_title, "test accuracy (%)"))
     labels = [L(n) for n in names]
     colors = [variants.color(n) for n in names]
@@ -126,6 +129,7 @@ def result_bars(record: dict) -> go.Figure:
             marker_color=[variants.color(n) for n in tested],
             text=[f"{res[n]['test']['accuracy'] * 100:.1f}" for n in tested],
             textposition="inside",
+            insidetextanchor="start",  # at the bar's foot, clear of the error bar at its top
         ),
         row=1,
         col=3,

@@ -32,9 +32,9 @@ def study_payoff(study: dict, x: str) -> go.Figure:
         rows=1,
         cols=3,
         subplot_titles=[
-            f"test accuracy − {L(ref)}'s (points, paired by seed)",
-            f"{L(ref)}'s training time ÷ the variant's",
-            f"{L(ref)}'s memory ÷ the variant's",
+            f"accuracy − {L(ref)}'s (points)",
+            f"{L(ref)}'s training time ÷ variant's",
+            f"{L(ref)}'s memory ÷ variant's",
         ],
         horizontal_spacing=0.08,
     )
@@ -68,8 +68,8 @@ def study_payoff(study: dict, x: str) -> go.Figure:
     fig.update_xaxes(title_text=field.label if field else x, type="log" if field and field.log else None)
     if field and field.type is int:
         fig.update_xaxes(tickmode="array", tickvals=sorted({s["setting"][x] for s in study["settings"]}, key=none_last))
-    fig.update_yaxes(title_text=f"points (above 0: more accurate than {L(ref)})", row=1, col=1)
-    fig.update_yaxes(title_text="×", rangemode="tozero", row=1, col=2)
+    fig.update_yaxes(title_text=f"paired by seed; above 0: beats {L(ref)}", row=1, col=1)
+    fig.update_yaxes(rangemode="tozero", row=1, col=2)
     fig.update_yaxes(rangemode="tozero", row=1, col=3)
     fig.update_layout(
         height=430, margin=dict(t=60, b=40, l=40, r=10), legend=dict(orientation="h", yanchor="top", y=-0.18, x=0)

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from .. import omniglot, records, variants
-from ..config import BY_NAME, FASTEST_RATIO, FIELDS, RunConfig
+from ..config import FIELDS, RunConfig
 from ..progress import Progress, Reporter
 from ..records import AlgorithmResult
 from . import measure, model
@@ -31,7 +31,7 @@ from .geometry import alignment_curve
 from .saved_memory import saved_for_backward_bytes
 from .step import select_path
 from .tasks import TaskBatch, TaskSampler
-from .train import train
+from .train import MEMORY_ITERATIONS, peak_memory, train
 
 OnProgress = Callable[[dict], None]
 PROBE_SEED = 29  # the probe batch (alignment, saved bytes) is not part of the training stream
@@ -46,15 +46,27 @@ class _Setup:
     selection: dict
 
 
-def _set_up(cfg: RunConfig) -> _Setup:
+def _set_up(cfg: RunConfig, report: Reporter | None = None) -> _Setup:
+    """Device, data on it, the initialisation and the path, each step said to ``report`` as it starts."""
+    report = report or Reporter(None)
+
+    def say(detail: str, done: int) -> None:
+        report(Progress(None, "setup", done, SETUP_STEPS, detail=detail), force=True)
+
     device = measure.resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
+    say("loading the Omniglot images onto the device", 0)
     data = load_data(device)
     init = model.init_params(cfg.n_way, cfg.seed, device=device)
+    say("choosing the fastest exact meta-gradient path on this machine (timed once per config)", 1)
     path, selection = select_path(cfg, device, data, init)
+    say(f"building each variant's meta-step on the {path} path", 2)
     return _Setup(device, data, init, path, selection)
+
+
+SETUP_STEPS = 3
 
 
 def probe_tasks(cfg: RunConfig, device: torch.device) -> int:
@@ -63,11 +75,6 @@ def probe_tasks(cfg: RunConfig, device: torch.device) -> int:
 
 
 def _protocol(cfg: RunConfig, device: torch.device, path: str, kind=records.Protocol, **extra) -> records.Protocol:
-    held = (
-        "all tasks' graphs alive together, as the vectorized paths hold them"
-        if path != "loop"
-        else "one task at a time, as the per-task loop holds them"
-    )
     return kind(
         dataset="Omniglot, 28x28 LANCZOS, ink=1 (mamlviz/data/omniglot28.npz, sha256-checked)",
         split=f"1200 train / 423 test characters, random with seed {SPLIT_SEED}",
@@ -80,10 +87,12 @@ def _protocol(cfg: RunConfig, device: torch.device, path: str, kind=records.Prot
         test_tasks=cfg.eval_tasks,
         outer_optimizer=f"Adam lr={cfg.outer_lr}",
         timing=(
-            "training wall clock, synchronized every iteration, on-device task sampling included; "
-            "data loading, path selection and CUDA-graph capture excluded and reported apart"
+            "each variant's own training time, its meta-iterations interleaved with the other variants' (one of "
+            "each in turn, so that all see the same machine load) and each timed alone, synchronized, on-device "
+            "task sampling included; data loading, path selection and CUDA-graph capture excluded and reported "
+            "apart; ratios from the median time per iteration"
         ),
-        memory=measure.memory_metric(device),
+        memory=measure.memory_metric(device) + f", each variant alone for {MEMORY_ITERATIONS} meta-iterations",
         path=path,
         time_budget_s=cfg.time_budget_s,
         fairness=(
@@ -99,7 +108,9 @@ def _protocol(cfg: RunConfig, device: torch.device, path: str, kind=records.Prot
         ),
         saved_memory=(
             "peak bytes of the tensors autograd holds for the backward pass during one meta-iteration of "
-            f"{cfg.meta_batch} tasks, counted with saved-tensor hooks ({held}); exact, the same on every run"
+            f"{cfg.meta_batch} tasks, counted with saved-tensor hooks, one task at a time as the per-task loop "
+            "holds them (a vectorized path holds every task's graph at once, more); exact, the same on every run "
+            "of a config whatever path it took"
         ),
         alignment=(
             f"each variant's mean meta-gradient against {variants.label(variants.reference_of(cfg.variants))}'s on "
@@ -128,7 +139,7 @@ def _analysis(name: str, snapshots, cfg: RunConfig, s: _Setup) -> tuple[int, rec
         inner_lr=cfg.inner_lr,
         inner_steps=cfg.inner_steps,
         algorithm=name,
-        tasks_together=s.path != "loop",
+        tasks_together=False,  # the same figure whatever path the run took
     )
     n = probe_tasks(cfg, s.device)
     probe = TaskBatch(batch.xs[:n], batch.ys[:n], batch.xq[:n], batch.yq[:n])
@@ -144,23 +155,6 @@ def save_params(params_dir: Path, record_id: str, models: dict[str, dict]) -> re
     tensors = {f"{m}/{k}": v.detach().float().cpu().contiguous() for m, p in models.items() for k, v in p.items()}
     records.write_atomic(path, save(tensors, metadata={"record": record_id}))
     return records.ParamsFile(path.name, omniglot.sha256(path), path.stat().st_size, list(models))
-
-
-def _fair_config(cfg: RunConfig, name: str, done: dict[str, AlgorithmResult]) -> RunConfig:
-    """What ``name`` trains on. Fair by tasks: the config as it is. Fair by time: the same training time
-    for all, the time budget if there is one, else the reference's (which trains first) measured training
-    time, with the task count lifted (up to FASTEST_RATIO times the planned iterations) so that a faster
-    variant sees more."""
-    if cfg.fairness != "time":
-        return cfg
-    budget = cfg.time_budget_s
-    ref = variants.reference_of(cfg.variants)
-    if budget is None and name != ref:
-        budget = done[ref].train_time_s if ref in done and done[ref].train_time_s else None
-    if budget is None:
-        return cfg
-    tasks = min(cfg.train_tasks * FASTEST_RATIO, BY_NAME["train_tasks"].hi)
-    return cfg.replace(time_budget_s=max(budget, 1e-3), train_tasks=int(tasks) // cfg.meta_batch * cfg.meta_batch)
 
 
 def _eval_progress(report: Reporter, name: str | None, res: AlgorithmResult | None, cfg: RunConfig):
@@ -207,29 +201,27 @@ def compare(
     stop = stop or threading.Event()
     skip_eval = skip_eval or threading.Event()
     report = Reporter(on_progress)
-    report(Progress(None, "setup", 0, cfg.iterations), force=True)
-    s = _set_up(cfg)
-    results: dict[str, AlgorithmResult] = {}
-    trained: dict[str, dict] = {}
-    snapshots: dict[str, list] = {}
-    for name in cfg.variants:
-        run_cfg = _fair_config(cfg, name, results)
-        if stop.is_set():
-            results[name] = AlgorithmResult.not_run(name, s.path, run_cfg.iterations)
-        else:
-            results[name], trained[name], snapshots[name] = train(
-                name, run_cfg, s.device, s.data, s.init, s.path, report, stop
-            )
+    s = _set_up(cfg, report)
+    if stop.is_set():  # stopped during set-up: nothing trained, nothing to evaluate
+        skip_eval.set()
+        trained = {}
+        results = {n: AlgorithmResult.not_run(n, s.path, cfg.iterations) for n in cfg.variants}
+    else:
+        trained = train(cfg.variants, cfg, s.device, s.data, s.init, s.path, on_progress, stop)
+        results = {n: t.result for n, t in trained.items()}
     t_analysis = time.perf_counter()
-    for name in trained:
+    for name, t in trained.items():
         if not skip_eval.is_set():
-            report(Progress(name, "analysis", results[name].iterations_done, cfg.iterations), force=True)
-            results[name].autograd_saved_bytes, results[name].alignment = _analysis(name, snapshots[name], cfg, s)
+            report(Progress(name, "analysis", t.result.iterations_done, t.result.iterations_planned), force=True)
+            t.result.autograd_saved_bytes, t.result.alignment = _analysis(name, t.snapshots, cfg, s)
+            memory = peak_memory(name, cfg, s.device, s.data, s.init, s.path)
+            t.result.peak_memory_bytes, t.result.peak_memory_total_bytes = memory.increase_bytes, memory.peak_bytes
+            t.result.memory_metric = memory.metric
     t_eval = time.perf_counter()
     for name, res in results.items():
         if res.iterations_done > 0 and res.status != "diverged":
             res.test = evaluate(
-                trained[name],
+                trained[name].params,
                 cfg,
                 s.device,
                 s.data,
@@ -237,13 +229,15 @@ def compare(
                 cancel=skip_eval,
                 on_progress=_eval_progress(report, name, res, cfg),
             )
-    baseline = evaluate(
-        s.init, cfg, s.device, s.data, s.path, cancel=skip_eval, on_progress=_eval_progress(report, None, None, cfg)
-    )
+    baseline = None
+    if not skip_eval.is_set():
+        progress = _eval_progress(report, None, None, cfg)
+        baseline = evaluate(s.init, cfg, s.device, s.data, s.path, cancel=skip_eval, on_progress=progress)
     statuses = {r.status for r in results.values()}
     status = "stopped" if statuses & {"stopped", "not_run"} else "diverged" if "diverged" in statuses else "complete"
     record_id = records.new_id()  # names the networks' file too
-    params_file = None if params_dir is None else save_params(Path(params_dir), record_id, {"init": s.init, **trained})
+    networks = {"init": s.init, **{n: t.params for n, t in trained.items() if t.result.iterations_done}}
+    params_file = None if params_dir is None else save_params(Path(params_dir), record_id, networks)
     record = records.new_record(
         "compare",
         cfg,
@@ -313,26 +307,28 @@ def sweep(
     s = _set_up(first)
     points = []
     ref = variants.reference_of(first.variants)
+    total = len(first.variants) * len(values)
     for value in values:
         cfg = first.replace(**{over: value})
+        if stop.is_set():
+            break
+        report(Progress(None, "sweep", len(points), total, inner_steps=cfg.inner_steps), force=True)
+        trained = train(cfg.variants, cfg, s.device, s.data, s.init, s.path, None, stop)
         geometry = None  # the same for every algorithm's point: measured once per setting
-        for name in cfg.variants:
-            if stop.is_set():
-                break
-            total = len(first.variants) * len(values)
-            report(Progress(name, "sweep", len(points), total, inner_steps=cfg.inner_steps), force=True)
-            res, _, _ = train(name, cfg, s.device, s.data, s.init, s.path, Reporter(None), stop)
+        for name, t in trained.items():
+            res = t.result
             if not res.iterations_done:
                 continue
             saved, curve = _analysis(name, [(0, s.init)] if geometry is None else [], cfg, s)
             geometry = geometry or curve
+            memory = peak_memory(name, cfg, s.device, s.data, s.init, s.path)
             points.append(
                 records.SweepPoint(
                     name,
                     cfg.inner_steps,
                     res.iterations_done,
                     res.per_iteration_ms_median,
-                    res.peak_memory_bytes,
+                    memory.increase_bytes,
                     res.status,
                     inner_lr=cfg.inner_lr,
                     autograd_saved_bytes=saved,

@@ -20,6 +20,9 @@ from .data import Data
 from .tasks import TaskBatch, TaskSampler
 
 PROBE_SEED_OFFSET = 7  # the probe's tasks are not the training stream's
+MARGIN = 1.2  # another path must be this many times faster than the device's usual one to be chosen
+REPEATS = 3  # interleaved timings of each path; the fastest of each counts
+_CHOSEN: dict[tuple, tuple[str, dict]] = {}  # (machine, config) -> the path chosen there, for this process
 
 
 class MetaStep:
@@ -87,15 +90,30 @@ class MetaStep:
 
 
 def candidate_paths(device: torch.device) -> list[str]:
+    """The exact paths to time on ``device``, its usual one first."""
     return ["graph", "vmap"] if device.type == "cuda" else ["loop", "vmap"]
 
 
+def _key(cfg: RunConfig, device: torch.device) -> tuple:
+    """What the choice of path depends on: the machine and the shapes of one meta-iteration."""
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else measure.cpu_name()
+    shape = (cfg.n_way, cfg.k_shot, cfg.k_query, cfg.meta_batch, cfg.inner_steps, tuple(cfg.variants))
+    return (name, torch.__version__, torch.get_num_threads(), *shape)
+
+
 def select_path(cfg: RunConfig, device: torch.device, data: Data, init: dict) -> tuple[str, dict]:
-    """The fastest correct path on this device for this config, by timing each one briefly."""
+    """The fastest correct path on this device for this config: each candidate timed a few times, interleaved,
+    the fastest timing of each counting; the device's usual path (the per-task loop on CPU, the CUDA graph
+    on a GPU) is kept unless another is clearly faster (``MARGIN``), so that a noisy moment does not flip
+    the choice. The choice is remembered per machine and config for the rest of the process."""
     if cfg.path != "auto":
         if cfg.path == "graph" and device.type != "cuda":
             raise ValueError("path: 'graph' needs a CUDA device; use 'loop', 'vmap' or 'auto' on CPU")
         return cfg.path, {"chosen_by": "config"}
+    key = _key(cfg, device)
+    if key in _CHOSEN:
+        path, selection = _CHOSEN[key]
+        return path, {**selection, "chosen_by": "measurement, earlier in this process (the same machine and config)"}
     tasks = cfg.meta_batch if device.type == "cuda" else min(cfg.meta_batch, 4)
     sampler = TaskSampler(data.train, cfg.n_way, cfg.k_shot, cfg.k_query, seed=cfg.seed + PROBE_SEED_OFFSET)
     batch = sampler.sample(tasks)
@@ -110,7 +128,7 @@ def select_path(cfg: RunConfig, device: torch.device, data: Data, init: dict) ->
             errors[path] = f"{type(e).__name__}: {e}"[:300]
             steps.pop(path, None)
     # interleaved repetitions, best of each, so that a noisy moment does not pick the path
-    for _ in range(3 if device.type == "cuda" else 2):
+    for _ in range(REPEATS):
         for path, step in steps.items():
             t0 = measure.now(device)
             step(batch)
@@ -122,11 +140,17 @@ def select_path(cfg: RunConfig, device: torch.device, data: Data, init: dict) ->
     measure.release_memory(device)
     if not timings:
         raise RuntimeError(f"no meta-gradient path works on {device}: {errors}")
-    best = min(timings, key=timings.get)
-    return best, {
+    usual = candidate_paths(device)[0]
+    fastest = min(timings, key=timings.get)
+    best = usual if usual in timings and timings[fastest] * MARGIN > timings[usual] else fastest
+    selection = {
         "chosen_by": "measurement",
         "probe_ms_per_iteration": timings,
         "probe_tasks": tasks,
+        "repeats": REPEATS,
+        "margin": MARGIN,
         "errors": errors,
         "probe_s": time.perf_counter() - t_start,
     }
+    _CHOSEN[key] = best, selection
+    return best, selection

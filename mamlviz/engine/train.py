@@ -1,9 +1,12 @@
-"""Meta-train one algorithm: the training loop, read in one pass.
+"""Meta-train the variants of a comparison side by side: one meta-iteration of each in turn.
 
-Every iteration: sample a meta-batch on the device, take one meta-step (meta-gradient + Adam),
-read the synchronized clock. Losses stay on the device and are copied to the host every
-``FLUSH_INTERVAL_S`` (a copy is a sync point), where divergence is checked; progress goes to the
-listener at its own, slower cadence.
+Every variant trains on the same task stream from the same initialisation. Taking turns, every
+meta-iteration is timed on its own (sampling on the device, meta-step, Adam, synchronized clock), so
+all variants see the same machine load at the same moment, their curves grow together, and Stop
+leaves every one at the same iteration. Losses stay on the device and are copied to the host every
+``FLUSH_INTERVAL_S`` of a variant's own training (a copy is a sync point), where divergence is
+checked; progress goes to the listener at its own, slower cadence. The device's peak memory, whose
+counters are per device, is measured per variant in a short phase of its own (``peak_memory``).
 """
 
 from __future__ import annotations
@@ -11,11 +14,13 @@ from __future__ import annotations
 import math
 import statistics
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
 from .. import variants
-from ..config import RunConfig
+from ..config import BY_NAME, FASTEST_RATIO, RunConfig
 from ..progress import Progress, Reporter
 from ..records import AlgorithmResult, Curve, decimate
 from . import measure
@@ -27,6 +32,7 @@ FLUSH_INTERVAL_S = 0.2
 UNSTABLE_GROWTH = 10.0  # training loss this many times its start: flagged unstable though finite
 CURVE_POINTS = 400  # stored curve points per algorithm; longer runs are averaged into this many
 WARM_SEED_OFFSET = 13  # the CUDA-graph capture batch is not a training batch
+MEMORY_ITERATIONS = 3  # meta-iterations of the device-memory phase
 
 
 class LossLog:
@@ -58,15 +64,19 @@ class LossLog:
 class Snapshots:
     """Copies of the parameters at ``points`` evenly spaced moments of training (the first is the
     initialisation), for the gradient-alignment curve measured after training. The copies go into
-    buffers allocated before the memory measurement starts, so they do not count as training memory.
-    Spacing is by iterations, or by time when a time budget ends training first."""
+    buffers allocated before training. Spacing is by iterations, or by time once a time budget is
+    known (it can become known during training: a time-fair variant gets the reference's time)."""
 
     def __init__(self, init: dict, points: int, total: int, budget: float | None):
-        n = max(0, points - 1)
-        self.iteration_marks = [round(k * total / n) for k in range(1, n + 1)]
-        self.time_marks = [k * budget / n for k in range(1, n + 1)] if budget else []
-        self.buffers = [{k: torch.zeros_like(v) for k, v in init.items()} for _ in range(n)]
+        self.n = max(0, points - 1)
+        self.iteration_marks = [round(k * total / self.n) for k in range(1, self.n + 1)]
+        self.time_marks: list[float] = []
+        self.set_budget(budget)
+        self.buffers = [{k: torch.zeros_like(v) for k, v in init.items()} for _ in range(self.n)]
         self.taken: list[tuple[int, dict]] = [(0, init)] if points else []
+
+    def set_budget(self, budget: float | None) -> None:
+        self.time_marks = [k * budget / self.n for k in range(1, self.n + 1)] if budget else []
 
     def after(self, done: int, elapsed: float, params: dict) -> None:
         k = len(self.taken) - 1  # the next mark
@@ -86,97 +96,169 @@ class Snapshots:
         return taken
 
 
+@dataclass
+class Trained:
+    result: AlgorithmResult
+    params: dict  # the final parameters
+    snapshots: list[tuple[int, dict]]  # (iteration, parameters) from the initialisation to the end
+
+
+class Trainer:
+    """One variant's meta-training, one meta-iteration at a time (``iterate``), each timed on its own."""
+
+    def __init__(self, name: str, cfg: RunConfig, device, data: Data, init: dict, path: str, report: Reporter):
+        self.name, self.cfg, self.device, self.path, self.report = name, cfg, device, path, report
+        self.total, self.budget = cfg.iterations, cfg.time_budget_s
+        if cfg.fairness == "time" and (self.budget is not None or name != variants.reference_of(cfg.variants)):
+            # trains to a time (the budget, or the reference's once it is known): room for more iterations
+            tasks = min(cfg.train_tasks * FASTEST_RATIO, BY_NAME["train_tasks"].hi)
+            self.total = max(1, int(tasks) // cfg.meta_batch)
+        self.params = {k: v.clone() for k, v in init.items()}
+        self.snapshots = Snapshots(init, cfg.alignment_points, self.total, self.budget)
+        self.sampler = TaskSampler(data.train, cfg.n_way, cfg.k_shot, cfg.k_query, seed=cfg.seed)  # one stream
+        warm = TaskSampler(data.train, cfg.n_way, cfg.k_shot, cfg.k_query, seed=cfg.seed + WARM_SEED_OFFSET)
+        self.log = LossLog(self.total, device)
+        self.step = MetaStep(path, self.params, cfg, name, warm.sample(cfg.meta_batch))
+        self.setup_s = self.step.setup_s
+        self.clock: list[float] = []  # this variant's own training seconds, after each of its iterations
+        self.status, self.stop_reason, self.diverged_at = "complete", "tasks", None
+        self.finished = False
+        self.reported, self.flushed_at = 0, 0.0
+
+    @property
+    def elapsed(self) -> float:
+        return self.clock[-1] if self.clock else 0.0
+
+    def set_budget(self, budget: float) -> None:
+        """Train for ``budget`` seconds from now on (a time-fair variant gets the reference's time)."""
+        self.budget = max(budget, 1e-3)
+        self.snapshots.set_budget(self.budget)
+        if self.elapsed >= self.budget:
+            self._end("complete", "time budget")
+
+    def stop(self) -> None:
+        self._end("stopped", "user")
+
+    def iterate(self) -> None:
+        it = len(self.clock)
+        t0 = measure.now(self.device)
+        loss, acc = self.step(self.sampler.sample(self.cfg.meta_batch))
+        self.log.put(it, loss, acc)
+        self.clock.append(self.elapsed + measure.now(self.device) - t0)  # synchronized: exact per iteration
+        self.snapshots.after(it + 1, self.clock[-1], self.params)
+        over_budget = self.budget is not None and self.clock[-1] >= self.budget
+        last = it + 1 == self.total or over_budget
+        if last or self.clock[-1] - self.flushed_at >= FLUSH_INTERVAL_S or self.report.due():
+            self.flushed_at = self.clock[-1]
+            self.diverged_at = self.log.flush(it + 1)
+            if self.diverged_at is not None:
+                self._end("diverged", "non-finite loss")
+                return
+            if len(self.log.host_loss) > self.reported and (last or self.report.due()):
+                self._report()
+        if last:
+            self._end("complete", "time budget" if over_budget and it + 1 < self.total else "tasks")
+
+    def _report(self) -> None:
+        self.report(
+            Progress(
+                self.name,
+                "train",
+                len(self.log.host_loss),
+                self.total,
+                self.elapsed,
+                statistics.fmean(self.log.host_loss[self.reported :]),
+                statistics.fmean(self.log.host_acc[self.reported :]),
+                budget_s=self.budget,
+            ),
+            force=True,
+        )
+        self.reported = len(self.log.host_loss)
+
+    def _end(self, status: str, reason: str) -> None:
+        if self.finished:
+            return
+        self.status, self.stop_reason, self.finished = status, reason, True
+        if self.diverged_at is None:
+            self.log.flush(len(self.clock))
+            if len(self.log.host_loss) > self.reported:
+                self._report()
+        self.step.close()
+        self.step = None
+
+    def result(self) -> Trained:
+        done = len(self.log.host_loss)
+        train_s = self.clock[done - 1] if done else 0.0
+        tail = self.log.host_loss[-max(1, min(20, done // 10)) :]
+        curve = Curve(list(range(1, done + 1)), self.clock[:done], self.log.host_loss, self.log.host_acc)
+        result = AlgorithmResult(
+            self.name,
+            variants.get(self.name).first_order,
+            self.path,
+            self.status,
+            self.stop_reason,
+            self.total,
+            iterations_done=done,
+            tasks_seen=done * self.cfg.meta_batch,
+            diverged_at=self.diverged_at,
+            train_time_s=train_s,
+            setup_time_s=self.setup_s,
+            per_iteration_ms=train_s / done * 1000 if done else None,
+            per_iteration_ms_median=statistics.median(_differences(self.clock[:done])) * 1000 if done else None,
+            final_train_loss=statistics.fmean(tail) if tail else None,
+            loss_growth=(growth := loss_growth(self.log.host_loss)),
+            unstable=growth is not None and growth >= UNSTABLE_GROWTH,
+            curve=decimate(curve, CURVE_POINTS),
+        )
+        return Trained(result, self.params, self.snapshots.finish(done, self.params))
+
+
 def train(
-    name: str,
+    names: list[str],
     cfg: RunConfig,
     device: torch.device,
     data: Data,
     init: dict,
     path: str,
-    report: Reporter,
+    on_progress: Callable[[dict], None] | None,
     stop: threading.Event,
-) -> tuple[AlgorithmResult, dict, list[tuple[int, dict]]]:
-    """Meta-train ``name`` (a variant table name) from ``init``; returns its result, its final parameters
-    and ``cfg.alignment_points`` (iteration, parameters) snapshots from the initialisation to the end."""
+) -> dict[str, Trained]:
+    """Meta-train every variant of ``names`` from ``init``, one meta-iteration of each in turn.
+
+    Fair by tasks: each trains ``cfg.iterations``. Fair by time: each trains for the time budget, or, without
+    one, the reference trains its iterations and the others then train for as long as it took (``set_budget``
+    once it has finished). Stop is taken between rounds, so every variant stops at the same iteration."""
+    ref = variants.reference_of(names)
+    trainers = {n: Trainer(n, cfg, device, data, init, path, Reporter(on_progress)) for n in names}
+    budget_given = cfg.fairness != "time" or cfg.time_budget_s is not None
+    while active := [t for t in trainers.values() if not t.finished]:
+        if stop.is_set():
+            for t in active:
+                t.stop()
+            break
+        for t in active:
+            t.iterate()
+        if not budget_given and trainers[ref].finished:  # the reference's time is everybody's budget
+            budget_given = True
+            for n, t in trainers.items():
+                if n != ref and not t.finished:
+                    t.set_budget(trainers[ref].elapsed)
+    return {n: t.result() for n, t in trainers.items()}
+
+
+def peak_memory(name: str, cfg: RunConfig, device, data: Data, init: dict, path: str) -> measure.PeakMemory:
+    """The device's peak memory for ``name``, measured alone: a few meta-iterations on a copy of ``init``
+    (memory depends on shapes, not values), outside the timed training."""
+    sampler = TaskSampler(data.train, cfg.n_way, cfg.k_shot, cfg.k_query, seed=cfg.seed + WARM_SEED_OFFSET)
+    batches = [sampler.sample(cfg.meta_batch) for _ in range(MEMORY_ITERATIONS)]
     params = {k: v.clone() for k, v in init.items()}
-    snapshots = Snapshots(init, cfg.alignment_points, cfg.iterations, cfg.time_budget_s)
-    sampler = TaskSampler(data.train, cfg.n_way, cfg.k_shot, cfg.k_query, seed=cfg.seed)  # same stream for both
-    warm = TaskSampler(data.train, cfg.n_way, cfg.k_shot, cfg.k_query, seed=cfg.seed + WARM_SEED_OFFSET)
-    total, budget = cfg.iterations, cfg.time_budget_s
-    log = LossLog(total, device)
-    clock: list[float] = []  # seconds since the start, after each iteration
-    status, stop_reason, diverged_at = "complete", "tasks", None
-    reported = 0  # iterations already summarised in a progress snapshot
-    flushed_at = 0.0
     with measure.PeakMemory(device) as memory:
-        step = MetaStep(path, params, cfg, name, warm.sample(cfg.meta_batch))
-        setup_s = step.setup_s
-        t_start = measure.now(device)
-        for it in range(total):
-            if stop.is_set():
-                status, stop_reason = "stopped", "user"
-                break
-            loss, acc = step(sampler.sample(cfg.meta_batch))
-            log.put(it, loss, acc)
-            clock.append(measure.now(device) - t_start)  # synchronized: per-iteration time is exact
-            snapshots.after(it + 1, clock[-1], params)
-            over_budget = budget is not None and clock[-1] >= budget
-            last = it + 1 == total or over_budget or stop.is_set()
-            if last or clock[-1] - flushed_at >= FLUSH_INTERVAL_S or report.due():
-                flushed_at = clock[-1]
-                diverged_at = log.flush(it + 1)
-                if diverged_at is not None:
-                    status, stop_reason = "diverged", "non-finite loss"
-                    break
-                if len(log.host_loss) > reported and (last or report.due()):
-                    report(
-                        Progress(
-                            name,
-                            "train",
-                            it + 1,
-                            total,
-                            clock[-1],
-                            statistics.fmean(log.host_loss[reported:]),
-                            statistics.fmean(log.host_acc[reported:]),
-                            budget_s=budget,
-                        ),
-                        force=True,
-                    )
-                    reported = len(log.host_loss)
-            if over_budget and it + 1 < total:
-                stop_reason = "time budget"
-                break
-        if diverged_at is None:
-            log.flush(len(clock))
+        step = MetaStep(path, params, cfg, name, batches[0])
+        for b in batches:
+            step(b)
         step.close()
         del step
-    done = len(log.host_loss)
-    train_s = clock[done - 1] if done else 0.0
-    tail = log.host_loss[-max(1, min(20, done // 10)) :]
-    curve = Curve(list(range(1, done + 1)), clock[:done], log.host_loss, log.host_acc)
-    result = AlgorithmResult(
-        name,
-        variants.get(name).first_order,
-        path,
-        status,
-        stop_reason,
-        total,
-        iterations_done=done,
-        tasks_seen=done * cfg.meta_batch,
-        diverged_at=diverged_at,
-        train_time_s=train_s,
-        setup_time_s=setup_s,
-        per_iteration_ms=train_s / done * 1000 if done else None,
-        per_iteration_ms_median=statistics.median(_differences(clock[:done])) * 1000 if done else None,
-        peak_memory_bytes=memory.increase_bytes,
-        peak_memory_total_bytes=memory.peak_bytes,
-        memory_metric=memory.metric,
-        final_train_loss=statistics.fmean(tail) if tail else None,
-        loss_growth=(growth := loss_growth(log.host_loss)),
-        unstable=growth is not None and growth >= UNSTABLE_GROWTH,
-        curve=decimate(curve, CURVE_POINTS),
-    )
-    return result, params, snapshots.finish(done, params)
+    return memory
 
 
 def loss_growth(losses: list[float], window: int = 5) -> float | None:

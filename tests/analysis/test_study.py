@@ -97,3 +97,17 @@ def test_aggregate_pairs_the_variants_by_seed(tiny_record):
     mixed = _fake_run(tiny_record, 1, 0.5, 0.7, 2.0, 1.0)
     three = study.aggregate(p, {**done, "inner_steps=1 seed=1": mixed})[0]
     assert "no clear difference" in report.verdict(records.plain(three), "fomaml")
+
+
+def test_speed_ratios_use_medians_and_a_busy_machine_is_said(tiny_record):
+    from mamlviz.analysis.compare import compare_numbers
+
+    busy = copy.deepcopy(tiny_record)
+    m = busy["results"]["maml"]
+    m["per_iteration_ms"] = 3 * m["per_iteration_ms_median"]  # a few slow iterations: the mean runs away
+    vs = compare_numbers(busy).versus["fomaml"]
+    f = busy["results"]["fomaml"]
+    assert vs.speedup == pytest.approx(m["per_iteration_ms_median"] / f["per_iteration_ms_median"])
+    words = report.warnings(busy)
+    assert any("busy while MAML trained" in w and "3.0×" in w for w in words), words
+    assert not any("busy" in w for w in report.warnings(tiny_record))

@@ -45,7 +45,7 @@ def test_summary_words_and_recommendation_come_from_the_numbers(tiny_record):
     m, f = tiny_record["results"]["maml"], tiny_record["results"]["fomaml"]
     vs = c.versus["fomaml"]
     assert c.reference == "maml" and list(c.versus) == ["fomaml"]
-    assert vs.speedup == pytest.approx(m["per_iteration_ms"] / f["per_iteration_ms"])
+    assert vs.speedup == pytest.approx(m["per_iteration_ms_median"] / f["per_iteration_ms_median"])  # medians
     assert vs.paired
     pm, pf = m["test"]["per_task"], f["test"]["per_task"]
     assert vs.accuracy_diff == pytest.approx(sum(b - a for a, b in zip(pm, pf)) / len(pm))  # FOMAML - MAML
@@ -71,8 +71,34 @@ def test_stop_ends_training_within_an_iteration_and_is_recorded():
     assert r["status"] == "stopped"
     assert maml["status"] == "stopped" and 1 <= maml["iterations_done"] <= seen[-1]["iteration"] + 1
     assert maml["test"] is not None  # partial results are kept, evaluated and labelled
-    assert r["results"]["fomaml"]["status"] == "not_run"
+    fomaml = r["results"]["fomaml"]  # the variants take turns: Stop leaves both at the same iteration
+    assert fomaml["status"] == "stopped" and fomaml["iterations_done"] == maml["iterations_done"]
+    assert fomaml["test"] is not None and r["baseline"] is not None
     records.validate(r)
+
+
+def test_stop_during_set_up_trains_and_evaluates_nothing():
+    import threading
+
+    stop = threading.Event()
+
+    def on_progress(snap):
+        if snap["phase"] == "setup":
+            stop.set()
+
+    r = compare(RunConfig(**TINY), on_progress=on_progress, stop=stop)
+    assert r["status"] == "stopped" and r["setup"]["evaluation"] == "skipped" and r["baseline"] is None
+    assert {n: x["status"] for n, x in r["results"].items()} == {"maml": "not_run", "fomaml": "not_run"}
+    assert "No recommendation" in report.recommendation(r)
+
+
+def test_the_variants_take_turns_and_each_is_timed_alone(tiny_record):
+    """Interleaved: both curves cover the same iterations; each variant's clock counts only its own iterations,
+    so MAML's (second order, slower) is the larger, and the sum of the two is about the wall time."""
+    m, f = (tiny_record["results"][n] for n in ("maml", "fomaml"))
+    assert m["curve"]["iteration"] == f["curve"]["iteration"]
+    assert m["train_time_s"] > f["train_time_s"] > 0
+    assert "interleaved" in tiny_record["protocol"]["timing"]
 
 
 def test_divergence_stops_one_algorithm_and_the_other_still_runs(monkeypatch):
@@ -252,3 +278,20 @@ def test_sweeps_over_inner_steps_and_inner_lr_measure_memory_and_alignment():
     assert pts[("maml", 0.001)]["reference_norm"] == pts[("fomaml", 0.001)]["reference_norm"]
     assert pts[("maml", 0.001)]["gradient_norm"] == pts[("maml", 0.001)]["reference_norm"]
     assert "cosine" in report.sweep_report(r)
+
+
+def test_the_path_is_chosen_once_per_machine_and_config_and_kept_unless_clearly_beaten():
+    from mamlviz.engine import step
+    from mamlviz.engine.data import load_data
+
+    data = load_data(torch.device("cpu"))
+    cfg = RunConfig(**{**TINY, "meta_batch": 2, "train_tasks": 2})
+    init = model.init_params(cfg.n_way, 0)
+    step._CHOSEN.pop(step._key(cfg, torch.device("cpu")), None)
+    path, first = step.select_path(cfg, torch.device("cpu"), data, init)
+    t = first["probe_ms_per_iteration"]
+    assert first["chosen_by"] == "measurement" and first["repeats"] == step.REPEATS and set(t) == {"loop", "vmap"}
+    assert path == ("vmap" if t["vmap"] * step.MARGIN <= t["loop"] else "loop")  # the loop unless clearly beaten
+    again, second = step.select_path(cfg, torch.device("cpu"), data, init)
+    assert again == path and "earlier in this process" in second["chosen_by"]  # not timed again
+    assert second["probe_ms_per_iteration"] == t

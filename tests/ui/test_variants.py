@@ -102,6 +102,13 @@ def test_every_page_shows_a_third_variant(third, fresh_server, tmp_path):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180).run()
     assert not at.exception, at.exception
     assert "FOMAML-B" in at.sidebar.multiselect(key="algorithms").options
+    # the sidebar set to this run's settings: the page opens on it
+    at.sidebar.multiselect(key="algorithms").set_value(["maml", "fomaml", "fomaml_b"])
+    for key in ("inner_lr", "outer_lr", "inner_steps", "train_tasks", "n_way", "k_shot", "k_query", "meta_batch"):
+        at.number_input(key=key).set_value(TINY[key])
+    for key in ("eval_tasks", "eval_inner_steps"):
+        at.number_input(key=key).set_value(TINY[key])
+    at.run()
     text = " ".join(m.value for m in at.markdown)
     assert "FOMAML-B: " in text and "FOMAML-B against MAML" in text
     at.switch_page("views/theory.py").run()
