@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from mamlviz import settings
 from views import _live, _state
 
 # the icon is an emoji: a Material icon is fetched from an outside host, which a hosted or offline copy must not need
@@ -26,6 +27,8 @@ st.html(
 )
 caps = _state.capabilities()
 with st.sidebar:
+    for problem in settings.problems():  # a typo in an environment setting: named, and its default used
+        st.warning(problem)
     registry = _state.registry()
     _live.jobs_view(registry)
     st.caption(_live.where_runs_go(registry))

@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run record path (default <id>.json in $MAMLVIZ_RUNS_DIR, else the repository's runs/)",
     )
     c.add_argument("--quiet", action="store_true", help="no progress bars")
+    c.add_argument("--overwrite", action="store_true", help="replace the record at --out if there is one")
     s = sub.add_parser("sweep", help="time and memory per iteration against inner steps")
     _config_args(s)
     s.add_argument("--steps", default="1,2,3,5,7,10", help="comma-separated inner-step counts")
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--iterations", type=int, default=20, help="iterations per point")
     s.add_argument("--out", type=Path, default=None)
+    s.add_argument("--overwrite", action="store_true", help="replace the record at --out if there is one")
     st = sub.add_parser(
         "study",
         help="a grid of comparisons over settings and seeds, with means and 95%% intervals across seeds",
@@ -72,6 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ADDRESS|local",
         help="run on a Ray cluster (host:port), or on a Ray runtime started here ('local'); default: "
         "$MAMLVIZ_RAY_ADDRESS or $RAY_ADDRESS if set, else one run at a time on this machine without Ray",
+    )
+    st.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        metavar="STUDY.json",
+        help="finish a study that was stopped or interrupted: its finished runs are kept, the others run "
+        "(its grid and seeds are the record's; give no other settings)",
     )
     st.add_argument("--cpus-per-run", type=int, default=1, help="Ray without GPUs: CPUs each run asks for (default 1)")
     st.add_argument("--quiet", action="store_true", help="no progress bars, one line per event")
@@ -181,10 +191,19 @@ def main(argv=None) -> int:
         problem = records.unwritable_reason(out)
         if problem:
             raise ValueError(f"{'--out' if ns.out else 'runs folder'}: {problem}")
+        if ns.out and ns.out.exists() and not ns.overwrite:  # another run's record: never replaced silently
+            raise ValueError(f"--out: {ns.out} exists; give another name, or --overwrite to replace it")
     except ValueError as e:  # RunConfig and record errors name the field and the valid range
         print(f"error: {e}", file=sys.stderr)
         return 2
-    from . import engine, report
+    try:
+        from . import engine, report
+    except ModuleNotFoundError as e:  # a hosted install: the dashboard only
+        print(
+            f"error: training needs PyTorch ({e.name} is not installed): pip install -r requirements.txt",
+            file=sys.stderr,
+        )
+        return 2
 
     stop = _stop_on_signals()
     try:
@@ -195,9 +214,10 @@ def main(argv=None) -> int:
             print(report.sweep_report(record))
         else:
             bars = _Bars(ns.quiet)
+            networks: dict[str, bytes] = {}  # saved beside the record, with it, as one unit
             try:
                 record = engine.compare(
-                    cfg, on_progress=bars, stop=stop, label=ns.label, launched_from="cli", params_dir=out.parent
+                    cfg, on_progress=bars, stop=stop, label=ns.label, launched_from="cli", networks=networks
                 )
             finally:
                 bars.close()
@@ -206,19 +226,23 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     out = ns.out or runs_dir() / f"{record['id']}.json"
-    try:
-        records.save(record, out)
-    except OSError as e:  # checked before training, so the disk filled up or the folder went away since
-        fallback = Path(tempfile.gettempdir()) / f"mamlviz-{record['id']}.json"
-        records.save(record, fallback)
-        print(f"error: could not write {out} ({e.strerror or e}); the record is saved as {fallback}", file=sys.stderr)
+    files = networks if ns.command == "compare" else {}
+    # checked before training, so a failure here is a disk that filled up or a folder that went away since:
+    # the record and its networks go to the temporary folder together, or, failing that, the record is printed
+    saved, why = records.save_run_somewhere(record, files, out)
+    if why:
+        print(f"error: {why}", file=sys.stderr)
+        if saved is None:
+            print("the run record follows on standard output, so that its results are not lost", file=sys.stderr)
+            print(records.dumps(record))
+            return 1
+        print(f"run record: {saved}")
         return 1
     print(f"run record: {out}")
     return 0
 
 
 def _data_build(ns) -> int:
-    import tempfile
 
     from . import omniglot
 
@@ -245,8 +269,35 @@ def _data_build(ns) -> int:
 def _study_plan(ns):
     from .analysis import study
 
-    values = {f.name: study.parse_values(f, getattr(ns, f.name)) for f in FIELDS if getattr(ns, f.name) is not None}
+    notes: list[str] = []
+    values = {
+        f.name: study.parse_values(f, getattr(ns, f.name), notes) for f in FIELDS if getattr(ns, f.name) is not None
+    }
+    for note in notes:  # what was merged, said
+        print(f"note: {note}", file=sys.stderr)
     return study.plan(values)
+
+
+def _resumed(ns):
+    """The study record to resume, its plan (its grid and seeds, its base config) and its folder."""
+    from . import records
+    from .analysis import study
+
+    given = [f.cli_flag for f in FIELDS if getattr(ns, f.name) is not None]
+    if given:
+        raise ValueError(f"resume: the settings are the study record's; leave out {', '.join(given)}")
+    try:
+        old = records.load(ns.resume)
+    except records.RecordError as e:
+        raise ValueError(f"resume: {e}") from None
+    if old["kind"] != "study":
+        raise ValueError(f"resume: {ns.resume} is a {old['kind']} record, not a study")
+    values = {**old["protocol"]["grid"], "seed": old["protocol"]["seeds"]}
+    return old, study.plan(values, base=records_config(old)), ns.resume.parent
+
+
+def records_config(record: dict):
+    return RunConfig.from_dict(record["config"])
 
 
 class _StudyBars:
@@ -256,11 +307,19 @@ class _StudyBars:
         from tqdm import tqdm
 
         self.tqdm, self.quiet, self.bars, self.slots = tqdm, quiet, {}, {}
+        self.saved: str | None = None  # where the study record is, as the runner last said
+        self.save_failed: str | None = None
         self.overall = None if quiet else tqdm(total=total, desc="study", unit="run", file=sys.stderr, position=0)
 
     def __call__(self, event: str, key: str, payload):
         if event == "progress":
             self._progress(key, payload)
+            return
+        if event == "saved":
+            self.saved = payload
+        if event == "save-failed":
+            self.save_failed = payload
+            print(f"error: {payload}", file=sys.stderr)
             return
         if event in ("done", "failed", "cancelled", "retry"):
             bar = self.bars.pop(key, None)
@@ -315,8 +374,12 @@ def _study(ns) -> int:
     from .run.executors import LocalExecutor
     from .run.study_runner import run_study
 
+    resume = None
     try:
-        plan = _study_plan(ns)
+        if ns.resume is not None:
+            resume, plan, ns.out = _resumed(ns)
+        else:
+            plan = _study_plan(ns)
         out = ns.out or runs_dir()
         problem = records.unwritable_reason(out / "study.json")
         if problem:
@@ -339,13 +402,15 @@ def _study(ns) -> int:
     stop = _stop_on_signals()
     bars = _StudyBars(len(plan.runs), ns.quiet)
     try:
-        record = run_study(plan, out, executor, label=ns.label or "", launched_from="cli", stop=stop, on_event=bars)
+        record = run_study(
+            plan, out, executor, label=ns.label or "", launched_from="cli", stop=stop, on_event=bars, resume=resume
+        )
     finally:
         bars.close()
         executor.shutdown()
     print(report.study_report(record))
-    print(f"study record: {out / (record['id'] + '.json')}")
+    print(f"study record: {bars.saved or out / (record['id'] + '.json')}")
     failed = sum(r["state"] == "failed" for r in record["runs"])
     if failed:
         print(f"error: {failed} of {len(record['runs'])} comparisons failed (see above)", file=sys.stderr)
-    return 1 if failed else 0
+    return 1 if failed or bars.save_failed else 0

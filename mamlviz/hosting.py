@@ -9,17 +9,18 @@ Nothing here imports torch: the first page must not wait seconds for it.
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import settings
+
 
 def _flag(name: str) -> bool | None:
-    v = os.environ.get(name, "").strip().lower()
-    return True if v in ("1", "true", "yes", "on") else False if v in ("0", "false", "no", "off") else None
+    """A yes/no environment setting; None when unset (or invalid: the sidebar names it, ``settings.problems``)."""
+    return settings.get(name)
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,12 @@ under the field they name; Start, which validates the config once and hands it t
 
 from __future__ import annotations
 
-import os
 import time
 from types import SimpleNamespace
 
 import streamlit as st
 
-from mamlviz import presets, variants
+from mamlviz import presets, settings, variants
 from mamlviz.config import BY_NAME, FIELDS, RunConfig, validation_errors
 from views._state import owner
 
@@ -142,4 +141,4 @@ def start_button(values: dict, errors: dict, caps, registry) -> None:
 def refresh_period() -> float:
     """The live view's redraw period: MAMLVIZ_REFRESH_S, else once a second, which keeps the curves moving
     while costing training at most about 15 % on 2 cores with the tab open (bench/live_overhead.py)."""
-    return float(os.environ.get("MAMLVIZ_REFRESH_S", "1.0"))
+    return settings.get("MAMLVIZ_REFRESH_S")

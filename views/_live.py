@@ -15,6 +15,8 @@ from views._state import capabilities, owner, registry, shown_path
 def where_runs_go(reg: JobRegistry) -> str:
     """Where a Start sends its run, in words, for the sidebar."""
     ex = reg.executor
+    if ex is None and reg.executor_pending:
+        return f"Runs: on this server, one at a time, until the Ray cluster at {reg.executor_pending} answers"
     if ex is None:
         note = f" ({reg.executor_error})" if reg.executor_error else ""
         return "Runs: on this server, one at a time" + note

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import uuid
 from pathlib import Path
 
@@ -22,17 +23,24 @@ log = logging.getLogger(__name__)
 @st.cache_resource
 def registry() -> JobRegistry:
     """One registry per server, shared by every session: runs go to the Ray cluster named by
-    MAMLVIZ_RAY_ADDRESS (or RAY_ADDRESS), several at once, else one at a time on this server."""
+    MAMLVIZ_RAY_ADDRESS (or RAY_ADDRESS), several at once, else one at a time on this server. The cluster is
+    connected to in the background: no page waits for it, and runs stay here until it answers."""
+    reg = JobRegistry(paths.runs_dir())
     address = cluster.ray_address()
     if address and capabilities().live_training:
-        try:
-            return JobRegistry(paths.runs_dir(), executor=cluster.RayExecutor(address))
-        except Exception as e:  # the pages still work; the sidebar says why runs stay here
-            log.error("could not use the Ray cluster at %s: %s", address, e)
-            reg = JobRegistry(paths.runs_dir())
-            reg.executor_error = f"the Ray cluster at {address} could not be used ({describe_failure(e)})"
-            return reg
-    return JobRegistry(paths.runs_dir())
+        reg.executor_pending = address
+
+        def connect():
+            try:
+                reg.executor = cluster.RayExecutor(address)
+            except Exception as e:  # the pages still work; the sidebar says why runs stay here
+                log.error("could not use the Ray cluster at %s: %s", address, e)
+                reg.executor_error = f"the Ray cluster at {address} could not be used ({describe_failure(e)})"
+            finally:
+                reg.executor_pending = None
+
+        threading.Thread(target=connect, name="mamlviz-ray-connect", daemon=True).start()
+    return reg
 
 
 @st.cache_resource

@@ -154,7 +154,16 @@ def one_task_view(path, record, steps: int) -> None:
 
 
 def average_view(path, record, steps: int) -> None:
-    """Accuracy against adaptation steps, averaged over the run's own evaluation tasks."""
+    """Accuracy against adaptation steps, averaged over the run's own evaluation tasks: computed when asked for
+    (it adapts every network to many tasks), so that the page opens at once; then remembered per run."""
+    if not st.toggle(
+        "Average over the run's evaluation tasks",
+        key="adapt-average",
+        help="Adapts every network to the first evaluation tasks of the run, K steps each: seconds to a minute "
+        "on a CPU. Remembered for this run once done.",
+    ):
+        st.caption("Switch it on to see the average: the one task above is computed already.")
+        return
     n = st.slider(
         "Evaluation tasks to average over",
         8,

@@ -82,19 +82,25 @@ def side_by_side(shown: list) -> None:
 
 
 def details(shown: list) -> None:
-    """One expander per run: its full results (or sweep chart) and its download."""
+    """One run's full results (or sweep chart, or study summary) and its download: only the run picked is
+    drawn, so that a folder of hundreds of records costs one run's charts, not hundreds."""
     st.subheader("Details")
-    for p, r in shown:
-        with st.expander(f"{_state.run_title(r)} · {r['kind']} · {_state.device_of(r)} · {r['created'][:16]}"):
-            if r["kind"] == "compare":
-                _results.show_results(r, key=f"h-{p.name}")
-                continue
-            if r["kind"] == "sweep":
-                st.plotly_chart(scaling(r["points"], over=r["protocol"]["over"]), key=f"sc-{p.name}")
-            else:
-                st.caption("A study: its table, chart and CSV downloads are on the Studies page.")
-                st.code(report.study_report(r), language=None)
-            _results.record_download(r, p.name, key=f"dl-{p.name}")
+    if not shown:
+        return
+    titles = [f"{_state.run_title(r)} · {r['kind']} · {_state.device_of(r)} · {r['created'][:16]}" for _, r in shown]
+    idx = st.selectbox(
+        f"Details of ({len(shown)} runs shown)", range(len(shown)), format_func=titles.__getitem__, key="h-run"
+    )
+    p, r = shown[idx]
+    if r["kind"] == "compare":
+        _results.show_results(r, key=f"h-{p.name}")
+        return
+    if r["kind"] == "sweep":
+        st.plotly_chart(scaling(r["points"], over=r["protocol"]["over"]), key=f"sc-{p.name}")
+    else:
+        st.caption("A study: its table, chart and CSV downloads are on the Studies page.")
+        st.code(report.study_report(r), language=None)
+    _results.record_download(r, p.name, key=f"dl-{p.name}")
 
 
 def skipped_files(skipped: list) -> None:

@@ -35,6 +35,8 @@ def study_status(rec: dict) -> None:
         )
     elif rec["status"] == "stopped":
         st.warning(f"Stopped: {words} Only the runs that completed count.")
+    elif rec["status"] == "incomplete":
+        st.warning(f"Ended with failed runs: {words} Only the runs that completed count; the failures are below.")
     else:
         st.success(f"Complete: {words}")
     for r in runs:

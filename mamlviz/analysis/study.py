@@ -12,6 +12,7 @@ import csv
 import io
 import itertools
 import math
+import re
 from dataclasses import dataclass
 
 from .. import variants
@@ -39,9 +40,13 @@ class Plan:
     runs: list[PlannedRun]
 
 
-def parse_values(f: Field, text: str) -> list:
-    """A comma list of one field's values (``none`` for an optional limit), each checked by the table.
-    The algorithms are one value: the comma list names the variants every comparison trains."""
+NUMBER = {int: re.compile(r"^[+-]?[0-9]+$"), float: re.compile(r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$")}
+
+
+def parse_values(f: Field, text: str, notes: list[str] | None = None) -> list:
+    """A comma list of one field's values (``none`` for an optional limit), each checked by the table; plain
+    ASCII numbers only (no ``1_000``, no other scripts' digits). A value given twice runs once, and ``notes``
+    hears so. The algorithms are one value: the comma list names the variants every comparison trains."""
     if f.multi:
         err = f.error(text)
         if err:
@@ -54,15 +59,19 @@ def parse_values(f: Field, text: str) -> list:
             continue
         if f.optional and part.lower() in ("none", "0"):
             value = None
+        elif f.type is str:  # a choice: checked against the table's choices below
+            value = part
         else:
-            try:
-                value = f.type(part)
-            except ValueError:
-                raise ConfigError(f.name, f"must be {f.range_text()}, got {part!r}") from None
+            if not NUMBER[f.type].match(part):
+                raise ConfigError(f.name, f"must be {f.range_text()}, written as a plain number, got {part!r}")
+            value = f.type(part)
         err = f.error(value)
         if err:
             raise err
-        if value not in values:
+        if value in values:
+            if notes is not None:
+                notes.append(f"{f.name}: {part} is given more than once; it runs once")
+        else:
             values.append(value)
     if not values:
         raise ConfigError(f.name, f"give one value or a comma list, each {f.range_text()}; got {text!r}")

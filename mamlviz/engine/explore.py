@@ -8,12 +8,14 @@ own evaluation tasks.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import stat
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from .. import omniglot
 from ..analysis.stats import interval
 from ..config import RunConfig
 from . import inner, model
@@ -26,30 +28,79 @@ class ParamsError(ValueError):
     """A run's parameter file is missing, altered or not what the record says."""
 
 
+def _read_exactly(path: Path, size: int, name: str) -> bytes:
+    """The file's bytes, after checking it is a regular file of the size the record says: a file of the wrong
+    size is refused before a byte of it is hashed, a FIFO or a device is never read."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ParamsError(f"its parameter file {name} is missing") from None
+    except OSError as e:
+        raise ParamsError(f"its parameter file {name} cannot be read ({e.strerror or e})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ParamsError(f"its parameter file {name} is not a regular file")
+    if st.st_size != size:
+        raise ParamsError(f"its parameter file {name} has {st.st_size:,} bytes; the record says {size:,}")
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # swapped since the check
+                raise ParamsError(f"its parameter file {name} is not a regular file")
+            data = f.read(size + 1)
+    except OSError as e:
+        raise ParamsError(f"its parameter file {name} cannot be read ({e.strerror or e})") from None
+    if len(data) != size:
+        raise ParamsError(f"its parameter file {name} changed while it was read")
+    return data
+
+
 def load_params(record_path: str | Path, record: dict) -> dict[str, dict[str, torch.Tensor]]:
-    """model ("init" and the variants' names) -> parameters, from the safetensors file beside the record,
-    after checking its sha256 against the record (no pickle anywhere)."""
+    """model ("init" and the variants' names) -> parameters, from the safetensors file beside the record.
+
+    Nothing in the file is trusted by its hash alone: its size is checked before it is hashed, it is loaded
+    from the very bytes that were hashed (no pickle anywhere), and every tensor must be one the record's
+    config implies, with its shape, float32, and finite; a message names the tensor that is not."""
     from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from safetensors.torch import load
 
     ref = record.get("params_file")
     if not ref:
         raise ParamsError("this run saved no parameters (runs before version 2, or made through the Python API)")
-    path = Path(record_path).parent / ref["file"]
-    if not path.is_file():
-        raise ParamsError(f"its parameter file {ref['file']} is missing")
-    if omniglot.sha256(path) != ref["sha256"]:
-        raise ParamsError(f"its parameter file {ref['file']} does not match the record (sha256 differs)")
+    name = ref["file"]
+    data = _read_exactly(Path(record_path).parent / name, ref["bytes"], name)
+    if hashlib.sha256(data).hexdigest() != ref["sha256"]:
+        raise ParamsError(f"its parameter file {name} does not match the record (sha256 differs)")
     try:
-        flat = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise ParamsError(f"its parameter file {ref['file']} cannot be read ({e})") from None
-    expected = set(model.init_params(record["config"]["n_way"]))
+        flat = load(data)
+    except (SafetensorError, ValueError, RuntimeError) as e:
+        raise ParamsError(f"its parameter file {name} cannot be read ({e})") from None
+    models = ref["models"]
+    trained = set(record.get("results", {}))
+    if "init" not in models or not set(models) - {"init"}:
+        raise ParamsError(f"its parameter file {name} must hold the initialisation and a trained network")
+    strange = [m for m in models if m != "init" and m not in trained]
+    if strange:
+        raise ParamsError(f"its parameter file {name} names a network the run did not train: {strange[0]}")
+    expected = {k: tuple(v.shape) for k, v in model.init_params(record["config"]["n_way"]).items()}
+    wanted = {f"{m}/{k}" for m in models for k in expected}
+    extra = sorted(set(flat) - wanted)
+    if extra:
+        raise ParamsError(f"its parameter file {name} has a tensor the record does not name: {extra[0]}")
     out = {}
-    for m in ref["models"]:
-        params = {k.split("/", 1)[1]: v for k, v in flat.items() if k.startswith(f"{m}/")}
-        if set(params) != expected:
-            raise ParamsError(f"its parameter file {ref['file']} lacks parameters of '{m}'")
+    for m in models:
+        params = {}
+        for k, shape in expected.items():
+            t = flat.get(f"{m}/{k}")
+            where = f"its parameter file {name}: {m}/{k}"
+            if t is None:
+                raise ParamsError(f"{where} is missing")
+            if t.dtype != torch.float32:
+                raise ParamsError(f"{where} is {str(t.dtype).removeprefix('torch.')}, expected float32")
+            if tuple(t.shape) != shape:
+                raise ParamsError(f"{where} has shape {tuple(t.shape)}, expected {shape} for this run's config")
+            if not bool(torch.isfinite(t).all()):
+                raise ParamsError(f"{where} holds values that are not finite (NaN or infinite)")
+            params[k] = t
         out[m] = params
     return out
 

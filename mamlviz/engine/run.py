@@ -11,6 +11,7 @@ the measured choice of path.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import time
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from .. import omniglot, records, variants
+from .. import records, variants
 from ..config import FIELDS, RunConfig
 from ..progress import Progress, Reporter
 from ..records import AlgorithmResult
@@ -147,14 +148,15 @@ def _analysis(name: str, snapshots, cfg: RunConfig, s: _Setup) -> tuple[int, rec
     return saved, curve
 
 
-def save_params(params_dir: Path, record_id: str, models: dict[str, dict]) -> records.ParamsFile:
-    """The initialisation and trained networks as one safetensors file (no pickle), written atomically."""
+def networks_file(record_id: str, models: dict[str, dict]) -> tuple[records.ParamsFile, bytes]:
+    """The initialisation and trained networks as one safetensors file's bytes (no pickle), and the record's
+    note of it: its name, sha256 and size. Written by whoever saves the record, beside it, as one unit."""
     from safetensors.torch import save
 
-    path = Path(params_dir) / f"{record_id}.safetensors"
     tensors = {f"{m}/{k}": v.detach().float().cpu().contiguous() for m, p in models.items() for k, v in p.items()}
-    records.write_atomic(path, save(tensors, metadata={"record": record_id}))
-    return records.ParamsFile(path.name, omniglot.sha256(path), path.stat().st_size, list(models))
+    data = save(tensors, metadata={"record": record_id})
+    name = f"{record_id}.safetensors"
+    return records.ParamsFile(name, hashlib.sha256(data).hexdigest(), len(data), list(models)), data
 
 
 def _eval_progress(report: Reporter, name: str | None, res: AlgorithmResult | None, cfg: RunConfig):
@@ -187,6 +189,7 @@ def compare(
     launched_from: str = "python",
     skip_eval: threading.Event | None = None,
     params_dir: str | os.PathLike | None = None,
+    networks: dict | None = None,
 ) -> dict:
     """Train the config's algorithms on the same task stream; evaluate each and the baseline; return the record.
 
@@ -194,8 +197,9 @@ def compare(
     ends training within one iteration (the algorithms not yet started are then not run) and the record
     says so. ``launched_from`` ("python", "cli", "dashboard") is stored with the record. Setting
     ``skip_eval`` abandons the analysis and evaluation (the record says it was skipped). With
-    ``params_dir``, the initialisation and every trained network are saved there as
-    ``<record id>.safetensors``.
+    ``networks`` (a dict), the initialisation and every trained network are put there as
+    ``{"<record id>.safetensors": bytes}`` for the caller to save beside the record
+    (``records.save_run``); with ``params_dir`` they are written there at once.
     """
     cfg = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
     stop = stop or threading.Event()
@@ -236,8 +240,15 @@ def compare(
     statuses = {r.status for r in results.values()}
     status = "stopped" if statuses & {"stopped", "not_run"} else "diverged" if "diverged" in statuses else "complete"
     record_id = records.new_id()  # names the networks' file too
-    networks = {"init": s.init, **{n: t.params for n, t in trained.items() if t.result.iterations_done}}
-    params_file = None if params_dir is None else save_params(Path(params_dir), record_id, networks)
+    networks_out = networks
+    nets = {"init": s.init, **{n: t.params for n, t in trained.items() if t.result.iterations_done}}
+    params_file = None
+    if params_dir is not None or networks_out is not None:
+        params_file, data = networks_file(record_id, nets)
+        if networks_out is not None:
+            networks_out[params_file.file] = data
+        if params_dir is not None:
+            records.write_atomic(Path(params_dir) / params_file.file, data)
     record = records.new_record(
         "compare",
         cfg,

@@ -45,7 +45,21 @@ from .schema import (
     finite,
     schema_of,
 )
-from .store import Skipped, atomic_writer, dumps, load, loads, read_limited, save, scan, unwritable_reason, write_atomic
+from .store import (
+    Skipped,
+    atomic_writer,
+    dumps,
+    fallback_path,
+    load,
+    loads,
+    read_limited,
+    save,
+    save_run,
+    save_run_somewhere,
+    scan,
+    unwritable_reason,
+    write_atomic,
+)
 from .validate import validate
 
 __all__ = [
@@ -55,6 +69,7 @@ __all__ = [
     "Curve", "Environment", "Evaluation", "ParamsFile", "Protocol", "RecordError", "Setup", "Skipped", "Stat",
     "StudyProtocol", "StudyRecord", "StudyRun", "StudySetting", "StudySetup", "SweepPoint", "SweepProtocol",
     "SweepRecord", "VariantStats", "Versus", "atomic_writer", "decimate", "dumps", "finite", "load", "loads",
-    "migrate", "new_id", "new_record", "plain", "read_limited", "save", "scan", "schema_of", "unwritable_reason",
+    "migrate", "new_id", "new_record", "plain", "read_limited", "save", "save_run", "save_run_somewhere",
+    "fallback_path", "scan", "schema_of", "unwritable_reason",
     "validate", "write_atomic",
 ]  # fmt: skip

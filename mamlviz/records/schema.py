@@ -21,7 +21,8 @@ SCHEMA = "mamlviz.run"
 VERSION = 3
 KINDS = ("compare", "sweep", "study")
 STATUSES = ("complete", "stopped", "diverged", "not_run")
-STUDY_STATUSES = ("running", "complete", "stopped")  # running: rewritten as each of its runs ends
+# running: rewritten as each of its runs ends; incomplete: it ended, but some runs failed
+STUDY_STATUSES = ("running", "complete", "incomplete", "stopped")
 RUN_STATES = ("pending", "running", "done", "stopped", "diverged", "failed", "cancelled")  # one run of a study
 EXECUTORS = ("local", "ray")
 LAUNCHERS = ("python", "cli", "dashboard", "unknown")

@@ -55,6 +55,47 @@ def save(record: dict, path: str | os.PathLike) -> Path:
     return write_atomic(path, dumps(record).encode("utf-8"))
 
 
+def save_run(record: dict, files: dict[str, bytes], path: str | os.PathLike) -> Path:
+    """A run record and the files it names (its networks), written beside each other as one unit: the files
+    first, then the record. If any write fails, the files already written are removed and the error raised:
+    no record ever names a missing file, and no file is left without its record."""
+    path = Path(path)
+    written = []
+    try:
+        for name, data in files.items():
+            written.append(write_atomic(path.parent / name, data))
+        save(record, path)
+    except BaseException:
+        for f in written:
+            f.unlink(missing_ok=True)
+        raise
+    return path
+
+
+FALLBACK = "mamlviz-unsaved"  # the folder under the system's temporary folder where unsaveable runs go
+
+
+def fallback_path(path: str | os.PathLike) -> Path:
+    return Path(tempfile.gettempdir()) / FALLBACK / Path(path).name
+
+
+def save_run_somewhere(
+    record: dict, files: dict[str, bytes], path: str | os.PathLike
+) -> tuple[Path | None, str | None]:
+    """``save_run`` at ``path``, else (a full disk, a folder gone) in the system's temporary folder.
+    Returns where the run went (None: nowhere, keep it in memory) and why not at ``path`` (None: it is there)."""
+    path = Path(path)
+    try:
+        return save_run(record, files, path), None
+    except OSError as e:
+        why = f"could not write {path.name} in {path.parent} ({e.strerror or e})"
+    fallback = fallback_path(path)
+    try:
+        return save_run(record, files, fallback), f"{why}; saved in {fallback.parent} instead"
+    except OSError as e:
+        return None, f"{why}, nor in {fallback.parent} ({e.strerror or e}): it is not saved anywhere"
+
+
 def _reject_constant(name):
     raise ValueError(f"{name} is not allowed in a run record")
 

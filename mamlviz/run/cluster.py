@@ -9,19 +9,19 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import tempfile
 import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import records
 from .executors import Cancelled, Task, execute
 
 log = logging.getLogger(__name__)
 PACKAGE = Path(__file__).resolve().parents[1]
 RAY_HINT = "Ray is not installed: pip install -r requirements-cluster.txt (adds ray[default] 2.60)"
+CONNECT_TIMEOUT_S = 20.0  # a cluster that has not answered by then is reported unreachable
+HUB_SILENCE_S = 60.0  # a run whose driver has not answered for this long stops (the driver is gone)
 
 
 def ray_address() -> str | None:
@@ -71,7 +71,7 @@ def _where(threads: int | None) -> str:
 
 def _run_on_worker(tid: str, kind: str, config, options: dict, save_params: bool, hub, threads: int | None):
     """A Ray task: run one comparison or sweep, posting progress every half second and taking stop
-    requests; returns the record and any networks' files (bytes), which the driver writes."""
+    requests; returns the record and its networks' files (bytes), which the driver saves beside the record."""
     import ray
     import torch
 
@@ -80,6 +80,7 @@ def _run_on_worker(tid: str, kind: str, config, options: dict, save_params: bool
     stop, skip = threading.Event(), threading.Event()
     hub.post.remote(tid, [(tid, "placed", {"where": _where(threads), "pid": os.getpid()})])
     pending, lock, finished, replies = [], threading.Lock(), threading.Event(), []
+    unheard = {"since": None}  # when the hub stopped answering (it restarts by itself if it was killed)
 
     def on_progress(snap):
         with lock:
@@ -101,9 +102,13 @@ def _run_on_worker(tid: str, kind: str, config, options: dict, save_params: bool
                     stop.set()
                 if wants_skip:
                     skip.set()
-        except Exception:  # the hub is gone (its driver left): nobody listens, so end the run
-            stop.set()
-            skip.set()
+            unheard["since"] = None
+        except Exception:  # the hub is restarting, or gone with its driver: if nobody listens for long, stop
+            replies.clear()
+            unheard["since"] = unheard["since"] or time.monotonic()
+            if time.monotonic() - unheard["since"] > HUB_SILENCE_S:
+                stop.set()
+                skip.set()
 
     def pump():
         while not finished.wait(0.5):
@@ -112,14 +117,24 @@ def _run_on_worker(tid: str, kind: str, config, options: dict, save_params: bool
     pumper = threading.Thread(target=pump, daemon=True)
     pumper.start()
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            record = execute(kind, config, options, stop, skip, on_progress, tmp if save_params else None)
-            files = {p.name: p.read_bytes() for p in Path(tmp).glob("*.safetensors")}
+        record, files = execute(kind, config, options, stop, skip, on_progress, save_params)
     finally:
         finished.set()
         pumper.join()
         flush()
     return record, files
+
+
+def _reachable(address: str, timeout_s: float = 3.0) -> None:
+    """ConnectionError naming ``address`` unless something listens there (a TCP connect, a few seconds at most)."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ConnectionError(f"the Ray address must be host:port, got {address!r}")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except OSError as e:
+        raise ConnectionError(f"nothing answers at {address} ({e.strerror or e}): is the Ray head running?") from None
 
 
 def _send_token_if_any() -> None:
@@ -180,9 +195,13 @@ class RayExecutor:
         # Ray is started from this long-lived thread: the processes of a local runtime die with the
         # thread that started them (Linux's parent-death signal), and a Streamlit script's thread ends
         # after every rerun.
+        if address != "local":
+            _reachable(address)  # within seconds: never minutes of retries against a closed port
         self._pump = threading.Thread(target=connect_then_pump, name="mamlviz-ray", daemon=True)
         self._pump.start()
-        ready.wait()
+        if not ready.wait(CONNECT_TIMEOUT_S):
+            self._closed.set()
+            raise ConnectionError(f"the Ray cluster at {address} did not answer within {CONNECT_TIMEOUT_S:g} s")
         if failure:
             raise failure[0]
 
@@ -203,7 +222,9 @@ class RayExecutor:
         self._remote = ray.remote(max_retries=0)(_run_on_worker)
         # the hub lives beside this driver: it goes when the driver goes, never with another machine
         here = node_affinity(ray.get_runtime_context().get_node_id(), soft=False)
-        self._hub = ray.remote(num_cpus=0, scheduling_strategy=here)(_Hub).remote()
+        # restarted by Ray if it dies (its calls retried), so that a lost hub does not fail the runs
+        hub = ray.remote(num_cpus=0, scheduling_strategy=here, max_restarts=-1, max_task_retries=-1)(_Hub)
+        self._hub = hub.remote()
 
     def resources(self) -> dict:
         return dict(self._resources)
@@ -226,7 +247,7 @@ class RayExecutor:
             threads, options = None, {"num_gpus": 1, "num_cpus": 1}
         else:
             threads, options = self._cpus_per_run, {"num_gpus": 0, "num_cpus": self._cpus_per_run}
-        args = (task.id, task.kind, task.config, task.options, bool(task.params_dir), self._hub, threads)
+        args = (task.id, task.kind, task.config, task.options, task.networks, self._hub, threads)
         ref = self._remote.options(**options).remote(*args)
         with self._lock:
             self._live[task.id] = _Live(task, ref, future)
@@ -298,9 +319,6 @@ class RayExecutor:
         ray = self._ray
         try:
             record, files = ray.get(live.ref)
-            if live.task.params_dir:
-                for name, data in files.items():
-                    records.write_atomic(Path(live.task.params_dir) / name, data)
         except ray.exceptions.TaskCancelledError:
             live.future.set_exception(Cancelled())
         except ray.exceptions.RayTaskError as e:  # the run raised: pass on its own exception
@@ -309,7 +327,7 @@ class RayExecutor:
         except Exception as e:  # a worker or node lost, an object lost
             live.future.set_exception(e)
         else:
-            live.future.set_result(record)
+            live.future.set_result((record, files))  # the files are saved beside the record by its owner
 
     def shutdown(self) -> None:
         """Stop every task and let go of the cluster (a local runtime ends with it)."""

@@ -1,9 +1,9 @@
 """Where runs execute: the executor interface, and the local one (this machine, one run at a time).
 
 An executor takes a ``Task`` (what to run, and the stop switches its owner holds) and returns a
-``concurrent.futures.Future`` of its run record; progress snapshots and the place a run landed on
-come back through the task's callbacks, called from the executor's own thread. The study runner and
-the dashboard's job registry use the local one and ``mamlviz.run.ray.RayExecutor`` the same way.
+``concurrent.futures.Future`` of (its run record, the files to save beside it); progress snapshots and
+the place a run landed on come back through the task's callbacks, called from the executor's own thread.
+The study runner and the dashboard's job registry use the local one and ``mamlviz.run.ray.RayExecutor`` the same way.
 No torch here (the engine is imported where a run executes).
 """
 
@@ -29,7 +29,7 @@ class Task:
     kind: str  # "compare" or "sweep"
     config: RunConfig  # validated where the run was asked for (the form, the CLI), then passed through
     options: dict = field(default_factory=dict)  # label, launched_from; sweep: over, values, iterations
-    params_dir: str | None = None  # compare: save the networks here (on this machine)
+    networks: bool = False  # compare: send its networks back with its record, to be saved beside it
     stop: threading.Event = field(default_factory=threading.Event)
     skip_eval: threading.Event = field(default_factory=threading.Event)
     on_progress: Callable[[dict], None] | None = None
@@ -37,18 +37,20 @@ class Task:
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
 
-def execute(kind: str, config: RunConfig, options: dict, stop, skip_eval, on_progress, params_dir, run=None) -> dict:
-    """Run a comparison or a sweep in this process (a Ray worker's or the app's own); ``run`` stands in
-    for the engine's ``compare`` or ``sweep`` (tests of the job queue)."""
+def execute(kind: str, config: RunConfig, options: dict, stop, skip_eval, on_progress, networks: bool, run=None):
+    """Run a comparison or a sweep in this process (a Ray worker's or the app's own): (its record, the files to
+    save beside it: its networks when ``networks``). ``run`` stands in for the engine's ``compare`` or
+    ``sweep`` (tests of the job queue)."""
+    files: dict[str, bytes] = {}
     if kind == "compare":
         if run is None:
             from ..engine import compare as run
-        extra = {"skip_eval": skip_eval, "params_dir": params_dir}
+        extra = {"skip_eval": skip_eval, **({"networks": files} if networks else {})}
     else:
         if run is None:
             from ..engine import sweep as run
         extra = {}
-    return run(config, on_progress=on_progress, stop=stop, **extra, **options)
+    return run(config, on_progress=on_progress, stop=stop, **extra, **options), files
 
 
 def this_machine() -> str:
@@ -80,7 +82,7 @@ class LocalExecutor:
         if task.on_placed:
             task.on_placed(this_machine(), os.getpid())
         on_progress = task.on_progress or (lambda snap: None)
-        return execute(task.kind, task.config, task.options, task.stop, task.skip_eval, on_progress, task.params_dir)
+        return execute(task.kind, task.config, task.options, task.stop, task.skip_eval, on_progress, task.networks)
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -144,6 +144,7 @@ class JobRegistry:
         self._run_compare, self._run_sweep = run_compare, run_sweep
         self.executor = executor  # a RayExecutor: jobs run at once on the cluster; None: here, in turn
         self.executor_error: str | None = None  # why a cluster that was asked for is not used
+        self.executor_pending: str | None = None  # the cluster being connected to, in the background
         self._lock = threading.Lock()
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._queue: deque[Job] = deque()
@@ -268,22 +269,22 @@ class JobRegistry:
             problem = self.unwritable_reason()
             if problem:  # checked before training: an hour of training must not end in a lost record
                 raise RecordsFolderError(f"run records cannot be saved: {problem}")
-            record = self._execute(job)
-            if record is None:
+            outcome = self._execute(job)
+            if outcome is None:
                 return
+            record, files = outcome
             with job.lock:  # the results are the user's from here on, saved or not
                 job.record = record
                 job.state = "stopped" if record.get("status") == "stopped" else "done"
-            target = self.runs_dir / f"{record['id']}.json"
-            try:
-                if job.kind != "study":  # a study saved itself and its runs as they came
-                    records.save(record, target)
-                with job.lock:
-                    job.record_path = str(target)
-            except OSError as e:
-                log.error("could not save run record %s: %s", target, e)
-                with job.lock:
-                    job.save_error = f"could not write {target.name} in {target.parent} ({e.strerror or e})"
+            if job.kind == "study":  # a study saved itself and its runs as they came, and says where
+                return
+            # the record and its networks as one unit; a full disk sends both to the temporary folder
+            saved, why = records.save_run_somewhere(record, files, self.runs_dir / f"{record['id']}.json")
+            if why:
+                log.error("run record %s: %s", record["id"], why)
+            with job.lock:
+                job.record_path = str(saved) if saved else None
+                job.save_error = why
         except Exception as e:  # the UI shows it; the server goes on
             log.exception("run %s failed", job.id)
             with job.lock:
@@ -293,33 +294,37 @@ class JobRegistry:
             with job.lock:
                 job.phase, job.finished = "finished", time.time()
 
-    def _execute(self, job: Job) -> dict | None:
-        """Run the job where it belongs and return its record (None: cancelled before it started)."""
+    def _execute(self, job: Job) -> tuple[dict, dict] | None:
+        """Run the job where it belongs: (its record, the files to save beside it); None: cancelled before
+        it started."""
         if job.kind == "study":
             if not self.parallel:
                 job.placed(this_machine())
             executor = self.executor or LocalExecutor()
             try:
-                return run_study(
-                    job.plan,
-                    self.runs_dir,
-                    executor,
-                    label=job.label,
-                    launched_from="dashboard",
-                    stop=job.stop_event,
-                    on_event=lambda event, key, payload: self._study_event(job, event, key, payload),
+                return (
+                    run_study(
+                        job.plan,
+                        self.runs_dir,
+                        executor,
+                        label=job.label,
+                        launched_from="dashboard",
+                        stop=job.stop_event,
+                        on_event=lambda event, key, payload: self._study_event(job, event, key, payload),
+                    ),
+                    {},
                 )
             finally:
                 if executor is not self.executor:
                     executor.shutdown()
         options = {"label": job.label, "launched_from": "dashboard", **job.options}
-        params_dir = str(self.runs_dir) if job.kind == "compare" else None
+        networks = job.kind == "compare"  # saved beside the record, for the Adaptation page
         if self.parallel:
             task = Task(
                 job.kind,
                 job.config,
                 options,
-                params_dir=params_dir,
+                networks=networks,
                 stop=job.stop_event,
                 skip_eval=job.skip_eval,
                 on_progress=job.on_progress,
@@ -333,7 +338,7 @@ class JobRegistry:
                 return None
         job.placed(this_machine())
         run = self._run_compare if job.kind == "compare" else self._run_sweep
-        return execute(job.kind, job.config, options, job.stop_event, job.skip_eval, job.on_progress, params_dir, run)
+        return execute(job.kind, job.config, options, job.stop_event, job.skip_eval, job.on_progress, networks, run)
 
     @staticmethod
     def _study_event(job: Job, event: str, key: str, payload) -> None:

@@ -82,6 +82,26 @@ class Study:
         )
 
 
+def _resume(study: Study, old: dict, out_dir: Path) -> set[str]:
+    """Take over ``old``'s id and its finished runs (done or diverged, their records readable in ``out_dir``):
+    the keys of the runs kept."""
+    if old["kind"] != "study":
+        raise ValueError(f"resume: {old['id']} is a {old['kind']} record, not a study")
+    if set(study.runs) != {r["key"] for r in old["runs"]}:
+        raise ValueError("resume: the study record's grid and seeds are not this plan's")
+    study.id, study.started, study.label = old["id"], old["setup"]["started"], old["label"] or study.label
+    kept = set()
+    for run in old["runs"]:
+        if run["state"] in ("done", "diverged") and run["record_file"]:
+            try:
+                study.done[run["key"]] = records.load(out_dir / run["record_file"])
+            except records.RecordError:
+                continue  # a missing or broken run record: the run is run again
+            study.runs[run["key"]] = records.StudyRun(**run)
+            kept.add(run["key"])
+    return kept
+
+
 def run_study(
     plan: Plan,
     out_dir: str | Path,
@@ -91,16 +111,20 @@ def run_study(
     launched_from: str = "python",
     stop: threading.Event | None = None,
     on_event: OnEvent | None = None,
+    resume: dict | None = None,
 ) -> dict:
     """Run every comparison of ``plan`` on ``executor``; return the final study record (also on disk as
-    ``out_dir/<study id>.json``, beside the runs' own records). ``on_event`` is called in this thread."""
+    ``out_dir/<study id>.json``, beside the runs' own records). ``on_event`` is called in this thread.
+    With ``resume`` (a study record of this plan, in ``out_dir``), its finished runs are kept as they are, read
+    from their records, and only the others run; the study record keeps its id and is updated in place."""
     out_dir = Path(out_dir)
     problem = records.unwritable_reason(out_dir / "study.json")
     if problem:
         raise ValueError(f"out: {problem}")
     stop = stop or threading.Event()
     study = Study(plan, executor, label, launched_from)
-    study_path = out_dir / f"{study.id}.json"
+    kept = _resume(study, resume, out_dir) if resume else set()
+    folder = {"now": out_dir}  # where the study's files go: out_dir, or the temporary folder once it fails
     inbox: queue.Queue = queue.Queue()  # executor callbacks land here, from the executor's threads
     live: dict = {}  # future -> (planned run, task)
     tell = on_event or (lambda event, key, payload: None)
@@ -117,8 +141,34 @@ def run_study(
         study.runs[key].attempts += 1
         live[executor.submit(task)] = (planned, task)
 
-    def save_study():
-        records.save(study.record(), study_path)
+    def relocate(why: str) -> bool:
+        """A write failed (a full disk, a folder gone): from now on the study and all its runs, those done so
+        far too, go to the temporary folder; False when that fails as well (the results stay in memory)."""
+        if folder["now"] != out_dir:
+            return False
+        fallback = records.fallback_path(out_dir / study.id)
+        try:
+            for key, rec in study.done.items():
+                if study.runs[key].record_file:
+                    records.save(rec, fallback / study.runs[key].record_file)
+        except OSError:
+            return False
+        folder["now"] = fallback
+        tell("save-failed", "", f"{why}; the study and its runs are saved in {fallback} instead")
+        return True
+
+    def study_path() -> Path:
+        return folder["now"] / f"{study.id}.json"
+
+    def save_study(record: dict | None = None):
+        record = record or study.record()
+        try:
+            records.save(record, study_path())
+        except OSError as e:
+            if relocate(f"could not write the study record in {folder['now']} ({e.strerror or e})"):
+                records.save(record, study_path())
+            else:
+                raise
 
     def pass_on(news):
         for event, key, payload in news:
@@ -148,7 +198,7 @@ def run_study(
         planned, _ = live.pop(future)
         run = study.runs[planned.key]
         try:
-            record = future.result()
+            record, files = future.result()
         except (Cancelled, CancelledError):
             run.state = "cancelled"
             tell("cancelled", planned.key, None)
@@ -156,23 +206,30 @@ def run_study(
         except Exception as e:  # the run raised, or its worker or machine was lost
             failed(planned, run, describe_failure(e))
             return
-        target = out_dir / f"{record['id']}.json"
+        name = f"{record['id']}.json"
         try:
-            records.save(record, target)
+            records.save_run(record, files, folder["now"] / name)
         except OSError as e:
-            run.state, run.error = "failed", f"could not write {target.name} ({e.strerror or e})"
-            run.errors.append(run.error)
-            tell("failed", planned.key, run.error)
-            return
-        run.record_file, run.error = target.name, None  # an earlier attempt's error stays in errors
+            why = f"could not write {name} in {folder['now']} ({e.strerror or e})"
+            try:
+                if not relocate(why):
+                    raise
+                records.save_run(record, files, folder["now"] / name)
+            except OSError:
+                run.state, run.error = "failed", f"{why}, nor anywhere else: its results are lost"
+                run.errors.append(run.error)
+                tell("failed", planned.key, run.error)
+                return
+        run.record_file, run.error = name, None  # an earlier attempt's error stays in errors
         run.state = run_state(record["status"])
         study.done[planned.key] = record
         tell("done", planned.key, record)
 
     for planned in plan.runs:
-        submit(planned)
+        if planned.key not in kept:
+            submit(planned)
     save_study()
-    tell("saved", "", str(study_path))
+    tell("saved", "", str(study_path()))
     try:
         while live:
             finished, _ = wait(list(live), timeout=0.25, return_when=FIRST_COMPLETED)
@@ -197,8 +254,9 @@ def run_study(
         except Exception:
             pass  # the error being raised says more than this one
         raise
-    study.status = "stopped" if stop.is_set() else "complete"
-    final = study.record()
-    records.save(final, study_path)
-    tell("saved", "", str(study_path))
+    failed_runs = any(r.state == "failed" for r in study.runs.values())
+    study.status = "stopped" if stop.is_set() else "incomplete" if failed_runs else "complete"  # never "complete"
+    final = study.record()  # with a failed run
+    save_study(final)
+    tell("saved", "", str(study_path()))
     return final

@@ -97,3 +97,17 @@ def test_the_dashboards_queue_runs_jobs_at_once_on_ray(executor, tmp_path):
         assert rec["setup"]["launched_from"] == "dashboard"
         assert (tmp_path / rec["params_file"]["file"]).stat().st_size == rec["params_file"]["bytes"]
     assert c.state in ("cancelled", "stopped")
+
+
+def test_a_killed_progress_hub_is_restarted_and_no_run_fails(executor, tmp_path):
+    p = study.plan(tiny_values(seed=[0, 1]))
+    killed = []
+
+    def on_event(event, key, payload):
+        if event == "placed" and not killed:  # the actor between driver and runs dies mid-study
+            ray.kill(executor._hub, no_restart=False)
+            killed.append(key)
+
+    rec = run_study(p, tmp_path, executor, on_event=on_event)
+    assert killed and rec["status"] == "complete", [(r["state"], r["error"]) for r in rec["runs"]]
+    assert [r["state"] for r in rec["runs"]] == ["done", "done"]

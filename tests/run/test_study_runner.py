@@ -110,3 +110,37 @@ def test_a_study_on_ray_without_ray_installed_says_how_to_install_it(tmp_path):
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert r.returncode == 2 and "pip install -r requirements-cluster.txt" in r.stderr, r.stderr
+
+
+def test_a_stopped_study_is_resumed_keeping_its_finished_runs(tmp_path):
+    p = study.plan(tiny_values(seed=[0, 1, 2]))
+    stop = threading.Event()
+    executor = LocalExecutor()
+    try:
+        first = run_study(p, tmp_path, executor, stop=stop, on_event=lambda e, k, pl: e == "done" and stop.set())
+    finally:
+        executor.shutdown()
+    assert first["status"] == "stopped" and first["runs"][0]["state"] == "done"
+    kept = first["runs"][0]["record_file"]
+    path = tmp_path / f"{first['id']}.json"
+    r = subprocess.run(
+        [sys.executable, "-m", "mamlviz", "study", "--resume", str(path), "--quiet"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    final = records.load(path)  # the same study record, updated in place
+    assert final["id"] == first["id"] and final["status"] == "complete"
+    assert [run["state"] for run in final["runs"]] == ["done"] * 3
+    assert final["runs"][0]["record_file"] == kept and final["runs"][0]["attempts"] == 1  # not run again
+    assert final["settings"][0]["seeds"] == [0, 1, 2]
+    bad = subprocess.run(
+        [sys.executable, "-m", "mamlviz", "study", "--resume", str(path), "--inner-steps", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "leave out --inner-steps" in bad.stderr

@@ -109,6 +109,7 @@ def test_the_adaptation_explorer_in_the_browser(server, browser, tmp_path):
     page.get_by_text("Held-out task #1").wait_for(timeout=30_000)
     page.get_by_role("button", name="Another task").click()
     page.get_by_text("Held-out task #2").wait_for(timeout=60_000)
+    page.get_by_text("Average over the run's evaluation tasks").click()
     page.get_by_text("After 1 step:").wait_for(timeout=120_000)
     page.screenshot(path=str(tmp_path / "adapt.png"), full_page=True)
 

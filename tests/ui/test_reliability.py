@@ -133,6 +133,7 @@ def test_a_record_that_cannot_be_saved_stays_in_the_job(tmp_path, tiny_record, m
         return tiny_record
 
     runs.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))
     reg = JobRegistry(runs, run_compare=run)
     try:
         job = reg.submit("compare", TINY)
@@ -141,16 +142,18 @@ def test_a_record_that_cannot_be_saved_stays_in_the_job(tmp_path, tiny_record, m
             time.sleep(0.02)
         snap = job.snapshot()
         assert snap["state"] == "done" and snap["record"]["id"] == tiny_record["id"]
-        assert snap["record_path"] is None and "could not write" in snap["save_error"]
+        assert "could not write" in snap["save_error"] and "saved in" in snap["save_error"]
+        assert records.load(snap["record_path"])["id"] == tiny_record["id"]  # in the temporary folder
+        assert str(tmp_path / "tmp") in snap["record_path"]
     finally:
         reg.shutdown()
 
 
 def test_the_page_keeps_results_and_download_when_saving_fails(fresh_server, monkeypatch):
-    def refuse(record, path):
+    def refuse(path, data):  # every disk is full: the runs folder's and the temporary folder's
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(records, "save", refuse)
+    monkeypatch.setattr(store, "write_atomic", refuse)
     at = _app()
     for key, value in {
         "train_tasks": 8,
