@@ -126,15 +126,16 @@ def saved_bytes(fn) -> int:
 
 
 def run_config(name, what, changes, data, reps, higher):
-    cfg = RunConfig(**{"n_way": 5, "k_shot": 1, "train_tasks": 1, "device": "cpu", "path": "loop", **changes})
-    cfg = cfg.replace(train_tasks=cfg.meta_batch)
+    base = {"n_way": 5, "k_shot": 1, "device": "cpu", "path": "loop", "outer_lr": 0.001}
+    cfg = RunConfig(**{**base, **changes, "train_tasks": changes["meta_batch"]})
     sampler = TaskSampler(data.train, cfg.n_way, cfg.k_shot, cfg.k_query, seed=0)
     batches = [sampler.sample(cfg.meta_batch) for _ in range(4)]
     rows = {}
     for algorithm, first_order in (("maml", False), ("fomaml", True)):
         contenders = {}
-        project = MetaStep("loop", model.init_params(cfg.n_way, 0), cfg, algorithm, batches[0])
-        contenders["project"] = lambda b, s=project: s(b)
+        for path in ("loop", "tasks"):
+            step = MetaStep(path, model.init_params(cfg.n_way, 0), cfg, algorithm, batches[0])
+            contenders["project" if path == "loop" else "project-tasks"] = lambda b, s=step: s(b)
         net = PlainNet(cfg.n_way, 0)
         opt = torch.optim.Adam(net.parameters(), lr=cfg.outer_lr)
         contenders["plain"] = lambda b, net=net, opt=opt, fo=first_order: plain_step(

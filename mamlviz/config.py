@@ -16,7 +16,7 @@ from . import variants
 
 DRAWINGS_PER_CLASS = 20
 DEVICES = ("auto", "cpu", "cuda")
-PATHS = ("auto", "loop", "vmap", "graph")
+PATHS = ("auto", "loop", "tasks", "vmap", "graph")
 FAIRNESS = ("tasks", "time")
 FASTEST_RATIO = 20  # at equal time, a variant may run at most this many times the planned iterations (buffer size)
 
@@ -148,7 +148,8 @@ FIELDS: tuple[Field, ...] = (
           "auto = the GPU when there is one. Times and memory are only comparable on one device.",
           choices=DEVICES, group="device"),
     Field("path", str, "auto", "Implementation path",
-          "auto = the fastest exact path, measured on the device; loop, vmap or graph (CUDA) to force one.",
+          "auto = the fastest exact path, measured on the device; loop (per task), tasks (all tasks as groups of "
+          "channels), vmap or graph (CUDA) to force one.",
           choices=PATHS, group="hidden"),
 )
 # fmt: on

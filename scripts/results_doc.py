@@ -126,6 +126,38 @@ def _study(name: str, r: dict) -> list[str]:
     return lines + [""]
 
 
+def _engine_speed(path: Path) -> list[str]:
+    """The engine against the field's plain per-task code (bench/engine_speed.py's record), if there is one."""
+    if not path.is_file():
+        return []
+    bench = json.loads(path.read_text())
+    env = bench["environment"]
+    out = [
+        "## The engine against the field's plain code",
+        "",
+        f"`bench/engine_speed.py` ({env['device_name']}, torch {env['torch']}, {env['date'][:10]}; median ms per",
+        f"meta-iteration of {bench['reps']} repetitions, the contenders in turn on the same tasks; in brackets the",
+        "ratio to the project's per-task loop path, above 1 meaning the project is faster; memory held for",
+        "backpropagation, exact). *tasks* is the project's path that runs every task at once as groups of",
+        "channels; `compare` times the paths for each config and takes the fastest.",
+        "",
+    ]
+    for c in bench["configs"]:
+        out += [f"**{c['what']}**", "", "| | " + " | ".join(c["results"]["maml"]) + " |"]
+        out += ["|---" * (len(c["results"]["maml"]) + 1) + "|"]
+        for alg, row in c["results"].items():
+            out.append(
+                f"| {L(alg)} | "
+                + " | ".join(
+                    f"{v['ms_median']:.1f} ms ({v['ratio_to_project']:.2f}×), {report.fmt_bytes(v['saved_bytes'])}"
+                    for v in row.values()
+                )
+                + " |"
+            )
+        out.append("")
+    return out
+
+
 def render(folder: Path = paths.CACHED_RUNS) -> str:
     """The page, from the records that cached_runs/index.json lists, in its order."""
     index = json.loads((folder / "index.json").read_text())
@@ -160,6 +192,7 @@ def render(folder: Path = paths.CACHED_RUNS) -> str:
             f"| {source} | {setting} | {budget} | " + " | ".join(acc.get(n, "—") for n in variants.DEFAULT) + " |"
         )
     out += ["", "GPU: no run recorded yet (no GPU has been lent to a session); `bench/reference_runs.py` is ready.", ""]
+    out += _engine_speed(paths.ROOT / "bench" / "results" / "engine_speed_cpu.json")
     return "\n".join(out)
 
 

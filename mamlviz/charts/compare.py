@@ -135,25 +135,14 @@ def result_bars(record: dict) -> go.Figure:
         col=3,
     )
     base = record.get("baseline")
-    if base:
-        fig.add_hline(
-            y=base["accuracy"] * 100,
-            line_dash="dash",
-            line_color="gray",
-            row=1,
-            col=3,
-            annotation_text=f"init, adapted {base['accuracy'] * 100:.1f}",
-            annotation_position="top left",
-        )
-    fig.add_hline(
-        y=record["chance"] * 100,
-        line_dash="dot",
-        line_color="black",
-        row=1,
-        col=3,
-        annotation_text=f"chance {record['chance'] * 100:.0f}",
-        annotation_position="bottom left",
+    lines = (
+        [(base["accuracy"], "dash", "gray", f"init, adapted {base['accuracy'] * 100:.1f}", "top left")] if base else []
     )
+    lines.append((record["chance"], "dot", "black", f"chance {record['chance'] * 100:.0f}", "bottom left"))
+    for y, dash, color, text, where in lines:  # the baseline and chance, for the bars to be read against
+        fig.add_hline(
+            y=y * 100, line_dash=dash, line_color=color, row=1, col=3, annotation_text=text, annotation_position=where
+        )
     fig.update_yaxes(range=[0, 100], row=1, col=3)
     fig.update_layout(height=340, showlegend=False, margin=dict(t=50, b=30, l=40, r=10))
     return fig

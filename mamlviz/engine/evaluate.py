@@ -55,7 +55,7 @@ def evaluate(
                 batch.yq[part],
                 inner_lr=cfg.inner_lr,
                 inner_steps=cfg.eval_inner_steps,
-                path="loop" if path == "loop" else "vmap",
+                path=path if path in ("loop", "tasks") else "vmap",
             )
             per_task += acc.tolist()
             if on_progress is not None:

@@ -19,7 +19,7 @@ from .. import variants
 from . import inner, model
 from .inner import Forward, Params
 
-PATHS = ("auto", "loop", "vmap")
+PATHS = ("auto", "loop", "vmap", "tasks")
 
 
 def fastest_path(device: torch.device) -> str:
@@ -79,6 +79,32 @@ def _vmap_meta_gradient(params, xs, ys, xq, yq, *, inner_lr, inner_steps, first_
     return g, loss, acc
 
 
+def _tasks_loss_acc(params, x, y):
+    """Per-task query loss and accuracy [T] of the stacked tasks, each with its own parameters."""
+    logits = model.forward_tasks(params, x)
+    t, b, n = logits.shape
+    loss = F.cross_entropy(logits.reshape(t * b, n), y.reshape(t * b), reduction="none").reshape(t, b).mean(1)
+    return loss, (logits.argmax(-1) == y).to(logits.dtype).mean(1)
+
+
+def _tasks_meta_gradient(params, xs, ys, xq, yq, *, inner_lr, inner_steps, first_order, forward):
+    """All tasks at once with plain autograd: every task's copy of the parameters stacked on dim 0 and run as
+    groups of channels (``model.forward_tasks``). The tasks do not interact, so the gradient of the summed
+    support losses with respect to a task's copy is that task's own gradient: the inner loop is taken for
+    all tasks together, then the mean query loss is differentiated back to the shared parameters."""
+    t = xs.shape[0]
+    leaves = {k: v.detach().requires_grad_() for k, v in params.items()}
+    with torch.enable_grad():
+        fast = {k: v.expand(t, *v.shape) for k, v in leaves.items()}
+        for _ in range(inner_steps):
+            support = _tasks_loss_acc(fast, xs, ys)[0].sum()
+            g = torch.autograd.grad(support, list(fast.values()), create_graph=not first_order)
+            fast = {k: w - inner_lr * gk for (k, w), gk in zip(fast.items(), g)}
+        loss, acc = _tasks_loss_acc(fast, xq, yq)
+        grads = torch.autograd.grad(loss.mean(), list(leaves.values()))
+    return dict(zip(leaves, grads)), loss.mean().detach(), acc.mean().detach()
+
+
 def _loop_meta_gradient(params, xs, ys, xq, yq, *, inner_lr, inner_steps, first_order, forward):
     """The reference: one task at a time with plain autograd, as MAML is usually written."""
     leaves = {k: v.detach().requires_grad_() for k, v in params.items()}
@@ -125,9 +151,13 @@ def meta_gradient(
     first_order = first_order_of(algorithm, first_order)
     if path == "auto":
         path = fastest_path(xs.device)
-    impl = {"loop": _loop_meta_gradient, "vmap": _vmap_meta_gradient}.get(path)
+    impl = {"loop": _loop_meta_gradient, "vmap": _vmap_meta_gradient, "tasks": _tasks_meta_gradient}.get(path)
     if impl is None:
         raise ValueError(f"path: must be one of {', '.join(PATHS)}, got {path!r}")
+    if path == "tasks" and forward is not model.forward:  # it runs the CNN itself: another network takes the loop
+        impl = _loop_meta_gradient
+    if path == "loop" and forward is model.forward:  # outside vmap the native batch norm is exact and faster
+        forward = model.forward_fused
     return impl(
         params, xs, ys, xq, yq, inner_lr=inner_lr, inner_steps=inner_steps, first_order=first_order, forward=forward
     )
@@ -151,6 +181,14 @@ def adapted_accuracy(
     params = {k: v.detach() for k, v in params.items()}
     with torch.enable_grad():
         kw = dict(inner_lr=inner_lr, inner_steps=inner_steps, forward=forward)
+        if path == "tasks" and forward is model.forward:  # every task at once, no graph kept between steps
+            t = xs.shape[0]
+            fast = {k: v.expand(t, *v.shape).clone().requires_grad_() for k, v in params.items()}
+            for _ in range(inner_steps):
+                g = torch.autograd.grad(_tasks_loss_acc(fast, xs, ys)[0].sum(), list(fast.values()))
+                fast = {k: (w - inner_lr * gk).detach().requires_grad_() for (k, w), gk in zip(fast.items(), g)}
+            with torch.no_grad():
+                return _tasks_loss_acc(fast, xq, yq)[1]
         if path == "vmap":
 
             def task(xs_t, ys_t, xq_t, yq_t):

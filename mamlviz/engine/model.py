@@ -49,7 +49,15 @@ def batch_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> tor
     return centred * (weight[None, :, None, None] * torch.rsqrt(var + BN_EPS)) + bias[None, :, None, None]
 
 
-def forward(params: dict[str, torch.Tensor], x: torch.Tensor, activation=F.relu, pool=F.max_pool2d) -> torch.Tensor:
+def fused_batch_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """Batch norm over (N, H, W) by the native fused op: exact, first and second order, outside ``vmap``
+    (the float64 tests check it against ``batch_norm``), and faster there. Not for ``vmap`` (issue 534)."""
+    return F.batch_norm(x, None, None, weight, bias, training=True, eps=BN_EPS)
+
+
+def forward(
+    params: dict[str, torch.Tensor], x: torch.Tensor, activation=F.relu, pool=F.max_pool2d, norm=batch_norm
+) -> torch.Tensor:
     """Logits for images ``x`` [N, 1, 28, 28].
 
     ``activation`` and ``pool`` are swappable so the tests can check gradients by finite
@@ -59,11 +67,34 @@ def forward(params: dict[str, torch.Tensor], x: torch.Tensor, activation=F.relu,
     h = x
     for b in range(BLOCKS):
         h = F.conv2d(h, params[f"conv{b}.weight"], params[f"conv{b}.bias"], padding=1)
-        h = batch_norm(h, params[f"bn{b}.weight"], params[f"bn{b}.bias"])
+        h = norm(h, params[f"bn{b}.weight"], params[f"bn{b}.bias"])
         # activation(max_pool(h)) == max_pool(activation(h)) for any increasing activation,
         # and acts on a quarter of the elements (about 15 % faster per meta-step on CPU).
         h = activation(pool(h, 2))
     return F.linear(h.flatten(1), params["head.weight"], params["head.bias"])
+
+
+def forward_fused(params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """``forward`` with the native batch norm: the per-task loop path's (never under ``vmap``)."""
+    return forward(params, x, norm=fused_batch_norm)
+
+
+def forward_tasks(params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """Logits [T, B, n_way] of T tasks at once, each with its own parameters (leading dim T), images x
+    [T, B, 1, 28, 28]: the tasks become groups of channels (grouped convolutions, per-channel batch norm over
+    each task's own batch, a batched head). The same function as ``forward`` task by task, with plain autograd
+    (no ``vmap``), so the native batch norm is exact and every task runs in the same few large kernels."""
+    t, b = x.shape[:2]
+    h = x.transpose(0, 1).reshape(b, t * x.shape[2], *x.shape[3:])  # [B, T*C, H, W]: task-major channels
+    for k in range(BLOCKS):
+        w = params[f"conv{k}.weight"]  # [T, 64, C, 3, 3]
+        h = F.conv2d(h, w.reshape(-1, *w.shape[2:]), params[f"conv{k}.bias"].reshape(-1), padding=1, groups=t)
+        h = F.batch_norm(
+            h, None, None, params[f"bn{k}.weight"].reshape(-1), params[f"bn{k}.bias"].reshape(-1), True, 0.0, BN_EPS
+        )
+        h = F.relu(F.max_pool2d(h, 2))
+    h = h.reshape(b, t, -1).transpose(0, 1)  # [T, B, 64]
+    return torch.baddbmm(params["head.bias"][:, None, :], h, params["head.weight"].transpose(1, 2))
 
 
 def count_params(params: dict[str, torch.Tensor]) -> int:

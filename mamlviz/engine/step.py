@@ -52,7 +52,7 @@ class MetaStep:
 
     def _body(self, b: TaskBatch):
         g, loss, acc = meta.meta_gradient(
-            self.params, b.xs, b.ys, b.xq, b.yq, path="loop" if self.path == "loop" else "vmap", **self.kw
+            self.params, b.xs, b.ys, b.xq, b.yq, path="vmap" if self.path == "graph" else self.path, **self.kw
         )
         self.adam.update(self.params, g)
         return loss, acc
@@ -91,7 +91,9 @@ class MetaStep:
 
 def candidate_paths(device: torch.device) -> list[str]:
     """The exact paths to time on ``device``, its usual one first."""
-    return ["graph", "vmap"] if device.type == "cuda" else ["loop", "vmap"]
+    # "tasks" (all tasks as groups of channels) wins on CPU at large meta-batches and loses at many inner steps
+    # (bench/engine_speed.py): timed for each config like the others
+    return ["graph", "vmap", "tasks"] if device.type == "cuda" else ["loop", "tasks", "vmap"]
 
 
 def _key(cfg: RunConfig, device: torch.device) -> tuple:

@@ -290,8 +290,10 @@ def test_the_path_is_chosen_once_per_machine_and_config_and_kept_unless_clearly_
     step._CHOSEN.pop(step._key(cfg, torch.device("cpu")), None)
     path, first = step.select_path(cfg, torch.device("cpu"), data, init)
     t = first["probe_ms_per_iteration"]
-    assert first["chosen_by"] == "measurement" and first["repeats"] == step.REPEATS and set(t) == {"loop", "vmap"}
-    assert path == ("vmap" if t["vmap"] * step.MARGIN <= t["loop"] else "loop")  # the loop unless clearly beaten
+    assert first["chosen_by"] == "measurement" and first["repeats"] == step.REPEATS
+    assert set(t) == {"loop", "tasks", "vmap"}
+    fastest = min(t, key=t.get)
+    assert path == (fastest if t[fastest] * step.MARGIN <= t["loop"] else "loop")  # the loop unless clearly beaten
     again, second = step.select_path(cfg, torch.device("cpu"), data, init)
     assert again == path and "earlier in this process" in second["chosen_by"]  # not timed again
     assert second["probe_ms_per_iteration"] == t

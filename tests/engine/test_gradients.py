@@ -63,8 +63,10 @@ def _reference(params, xs, ys, xq, yq, inner_lr, inner_steps, first_order, forwa
 
 @pytest.mark.parametrize("first_order", [False, True])
 @pytest.mark.parametrize("inner_steps", [1, 3])
-@pytest.mark.parametrize("path", ["loop", "vmap"])
+@pytest.mark.parametrize("path", ["loop", "vmap", "tasks"])
 def test_meta_gradient_matches_plain_autograd_in_float64(path, inner_steps, first_order):
+    """The reference uses batch norm from primitives; the loop and tasks paths use the native fused op:
+    agreement to 1e-10 in float64 is the proof that the fused op is exact, first and second order."""
     params = model.init_params(3, seed=1, dtype=torch.float64)
     xs, ys, xq, yq = _tasks()
     ref = _reference(params, xs, ys, xq, yq, 0.1, inner_steps, first_order, model.forward)
@@ -94,27 +96,36 @@ def test_first_order_is_the_query_gradient_at_adapted_params():
     assert all(torch.allclose(got[k], fast[k].grad, atol=1e-12) for k in got)
 
 
+def _unit_directions(params, seed: int, n: int):
+    """``n`` random directions in parameter space, each of unit norm."""
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(n):
+        d = {k: torch.randn(v.shape, generator=g, dtype=v.dtype) for k, v in params.items()}
+        norm = _flat(d).norm()
+        yield {k: v / norm for k, v in d.items()}
+
+
+def _directional_derivative(params, args, d, eps=1e-5, **kw):
+    """Central finite difference of the mean query loss after adaptation along ``d``."""
+    plus = meta.meta_gradient({k: params[k] + eps * d[k] for k in params}, *args, **kw)[1]
+    minus = meta.meta_gradient({k: params[k] - eps * d[k] for k in params}, *args, **kw)[1]
+    return (plus - minus) / (2 * eps)
+
+
 def _smooth_forward(p, x):
     return model.forward(p, x, activation=torch.tanh, pool=F.avg_pool2d)
 
 
 @pytest.mark.parametrize("inner_steps", [1, 2])
-@pytest.mark.parametrize("path", ["loop", "vmap"])
+@pytest.mark.parametrize("path", ["loop", "vmap", "tasks"])
 def test_second_order_matches_finite_differences(path, inner_steps):
     """On the smooth variant (tanh, average pooling), central differences along random unit directions."""
     params = model.init_params(3, seed=5, dtype=torch.float64)
     args = _tasks(T=2)
     kw = dict(inner_lr=0.2, inner_steps=inner_steps, first_order=False, forward=_smooth_forward)
     grads = meta.meta_gradient(params, *args, path=path, **kw)[0]
-    g = torch.Generator().manual_seed(0)
-    for _ in range(3):
-        d = {k: torch.randn(v.shape, generator=g, dtype=v.dtype) for k, v in params.items()}
-        norm = _flat(d).norm()
-        d = {k: v / norm for k, v in d.items()}
-        eps = 1e-5
-        plus = meta.meta_gradient({k: params[k] + eps * d[k] for k in params}, *args, path="loop", **kw)[1]
-        minus = meta.meta_gradient({k: params[k] - eps * d[k] for k in params}, *args, path="loop", **kw)[1]
-        fd = (plus - minus) / (2 * eps)
+    for d in _unit_directions(params, seed=0, n=3):
+        fd = _directional_derivative(params, args, d, path="loop", **kw)
         analytic = sum((grads[k] * d[k]).sum() for k in params)
         assert abs(fd - analytic) <= 1e-6 * max(1.0, abs(analytic)), (fd.item(), analytic.item())
 
@@ -124,7 +135,8 @@ def test_adapted_accuracy_paths_agree():
     args = _tasks(T=4)
     a = meta.adapted_accuracy(params, *args, inner_lr=0.4, inner_steps=2, path="loop")
     b = meta.adapted_accuracy(params, *args, inner_lr=0.4, inner_steps=2, path="vmap")
-    assert a.shape == (4,) and torch.equal(a, b)
+    c = meta.adapted_accuracy(params, *args, inner_lr=0.4, inner_steps=2, path="tasks")
+    assert a.shape == (4,) and torch.equal(a, b) and torch.equal(a, c)
 
 
 def test_unknown_path_is_refused():
@@ -215,15 +227,8 @@ def test_the_correction_is_what_finite_differences_add_to_the_first_order_gradie
     fo = meta.meta_gradient(params, *args, first_order=True, **kw)[0]
     a = geometry.alignment(params, *args, **kw)["variants"]["fomaml"]
     assert a["difference_norm"] == pytest.approx(float((_flat(so) - _flat(fo)).norm()), rel=1e-10)
-    g = torch.Generator().manual_seed(1)
-    for _ in range(2):
-        d = {k: torch.randn(v.shape, generator=g, dtype=v.dtype) for k, v in params.items()}
-        norm = _flat(d).norm()
-        d = {k: v / norm for k, v in d.items()}
-        eps = 1e-5
-        plus = meta.meta_gradient({k: params[k] + eps * d[k] for k in params}, *args, first_order=False, **kw)[1]
-        minus = meta.meta_gradient({k: params[k] - eps * d[k] for k in params}, *args, first_order=False, **kw)[1]
-        fd = float((plus - minus) / (2 * eps))
+    for d in _unit_directions(params, seed=1, n=2):
+        fd = float(_directional_derivative(params, args, d, first_order=False, **kw))
         first = float(sum((fo[k] * d[k]).sum() for k in params))
         correction = float(sum(((so[k] - fo[k]) * d[k]).sum() for k in params))
         assert fd - first == pytest.approx(correction, abs=1e-6 * max(1.0, abs(fd)))
@@ -307,3 +312,31 @@ def test_the_one_inner_loop_takes_the_same_steps_however_its_gradient_is_taken()
     assert all(torch.allclose(out["const"][k], manual[k], atol=1e-12) for k in params)
     with pytest.raises(ValueError, match="how"):
         inner.adapt(params, xs[0], ys[0], inner_lr=0.3, inner_steps=1, how="fast")
+
+
+def test_the_fused_batch_norm_is_the_primitive_one_in_value_and_both_derivatives():
+    x = torch.randn(6, 4, 5, 5, dtype=torch.float64, requires_grad=True)
+    w, b = (
+        torch.rand(4, dtype=torch.float64, requires_grad=True),
+        torch.rand(4, dtype=torch.float64, requires_grad=True),
+    )
+    outs = [f(x, w, b) for f in (model.batch_norm, model.fused_batch_norm)]
+    assert torch.allclose(outs[0], outs[1], atol=1e-12)
+    probe = torch.randn_like(outs[0])
+    firsts = [torch.autograd.grad((o * probe).sum(), (x, w, b), create_graph=True) for o in outs]
+    for a, c in zip(*firsts):
+        assert torch.allclose(a, c, atol=1e-11)
+    seconds = [torch.autograd.grad(sum((g * g).sum() for g in f), (x, w, b), allow_unused=True) for f in firsts]
+    for a, c in zip(*seconds):  # None: that input does not reach the first derivative (the bias), in both
+        assert (a is None and c is None) or torch.allclose(a, c, atol=1e-10)
+
+
+def test_the_tasks_path_runs_each_task_with_its_own_parameters():
+    """forward_tasks on stacked copies equals forward task by task, copies that differ included."""
+    g = torch.Generator().manual_seed(3)
+    per_task = [model.init_params(4, seed=s, dtype=torch.float64) for s in range(3)]
+    stacked = {k: torch.stack([p[k] for p in per_task]) for k in per_task[0]}
+    x = torch.rand(3, 6, 1, 28, 28, generator=g, dtype=torch.float64)
+    got = model.forward_tasks(stacked, x)
+    for t in range(3):
+        assert torch.allclose(got[t], model.forward(per_task[t], x[t]), atol=1e-12)
