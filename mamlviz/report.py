@@ -41,6 +41,11 @@ def pm(s: dict | None, scale: float = 1.0, spec: str = ".1f", unit: str = "", si
     return f"{s['mean'] * scale:{'+' if signed else ''}{spec}}{ci}{unit}"
 
 
+def sentence(words: str) -> str:
+    """``words`` with a capital first letter, the rest as written ("peak RSS increase" -> "Peak RSS increase")."""
+    return words[:1].upper() + words[1:]
+
+
 def speed_words(speedup: float) -> str:
     return f"{speedup:.1f}× faster" if speedup >= 1 else f"{1 / speedup:.1f}× slower"
 
@@ -192,7 +197,7 @@ def memory_words(record: dict) -> str | None:
     peaks = ", ".join(f"{L(n)} {fmt_bytes(res[n]['peak_memory_bytes'])}" for n in names)
     return (
         f"Held for backpropagation in one meta-iteration (exact): {', '.join(held)}. "
-        f"{peak_words(record).capitalize()} ({record['protocol']['memory']}): {peaks}."
+        f"{sentence(peak_words(record))} ({record['protocol']['memory']}): {peaks}."
     )
 
 

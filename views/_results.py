@@ -38,7 +38,7 @@ def figures_table(record: dict) -> None:
     columns = (
         ("Training time", "train_time_s", lambda v: f"{v:.1f} s"),
         (
-            "Held for backprop (exact)" if key == cmp.SAVED else report.peak_words(record).capitalize(),
+            "Held for backprop (exact)" if key == cmp.SAVED else report.sentence(report.peak_words(record)),
             key,
             report.fmt_bytes,
         ),
