@@ -84,9 +84,10 @@ def pick_compare(values: dict | None) -> tuple[Path, dict, str] | None:
     found = [(p, r) for p, r in of_kind("compare") if r["status"] == "complete"]
     if not found:
         return None
-    index = list(cached_index())
+    index = cached_index()
+    order = list(index)
     named = sorted((pr for pr in found if pr[0].name in index and source_of(pr[0]) == "cached"),
-                   key=lambda pr: index.index(pr[0].name))  # fmt: skip
+                   key=lambda pr: order.index(pr[0].name))  # fmt: skip
     if values:
         defaults = {f.name: f.default for f in FIELDS}  # a field newer than a record had its default then
         same = [
@@ -97,11 +98,11 @@ def pick_compare(values: dict | None) -> tuple[Path, dict, str] | None:
         if same:
             path, record = same[0]
             if (path, record) in named:
-                return path, record, f"it has the settings in the sidebar: {cached_index()[path.name]}"
+                return path, record, f"it has the settings in the sidebar: {index[path.name]}"
             return path, record, "it is the newest complete run with the settings in the sidebar"
     if named:
         path, record = named[0]
-        return path, record, f"it is the cached reference run: {cached_index()[path.name]}"
+        return path, record, f"it is the cached reference run: {index[path.name]}"
     return (*found[0], "it is the newest complete run on record")
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .. import records
 from ..analysis.stats import interval
 from ..config import RunConfig
 from . import inner, model
@@ -42,13 +43,9 @@ def _read_exactly(path: Path, size: int, name: str) -> bytes:
     if st.st_size != size:
         raise ParamsError(f"its parameter file {name} has {st.st_size:,} bytes; the record says {size:,}")
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        with os.fdopen(fd, "rb") as f:
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # swapped since the check
-                raise ParamsError(f"its parameter file {name} is not a regular file")
-            data = f.read(size + 1)
-    except OSError as e:
-        raise ParamsError(f"its parameter file {name} cannot be read ({e.strerror or e})") from None
+        data = records.read_limited(path, limit=size)  # never a FIFO or a device, never past the size
+    except records.RecordError as e:
+        raise ParamsError(f"its parameter file {name}: {e.reason}") from None
     if len(data) != size:
         raise ParamsError(f"its parameter file {name} changed while it was read")
     return data

@@ -42,9 +42,12 @@ def adapt(
     forward: Forward = model.forward,
     how: str = "graph",
     trace: Callable[[int, Params], None] | None = None,
+    loss: Callable[[Params, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> Params:
     """``inner_steps`` steps at ``inner_lr`` on the support loss of one task (x, y); ``trace(k, params)``
-    sees the parameters after 0, 1, ..., inner_steps steps."""
+    sees the parameters after 0, 1, ..., inner_steps steps. ``loss(params, x, y)`` stands in for the support
+    loss of ``forward`` (the all-tasks path: the summed losses of stacked tasks, each with its own copy)."""
+    loss = loss or (lambda p, x_, y_: support_loss(p, x_, y_, forward))
     if how not in HOW:
         raise ValueError(f"how: must be one of {', '.join(HOW)}, got {how!r}")
     if how != "func":  # plain autograd differentiates with respect to tensors that require grad
@@ -53,10 +56,10 @@ def adapt(
         if trace is not None:
             trace(k, params)
         if how == "func":
-            g = grad(lambda p: support_loss(p, x, y, forward))(params)
+            g = grad(lambda p: loss(p, x, y))(params)
         else:
-            loss = support_loss(params, x, y, forward)
-            g = dict(zip(params, torch.autograd.grad(loss, list(params.values()), create_graph=how == "graph")))
+            value = loss(params, x, y)
+            g = dict(zip(params, torch.autograd.grad(value, list(params.values()), create_graph=how == "graph")))
         params = sgd_step(params, g, inner_lr)
     if trace is not None:
         trace(inner_steps, params)

@@ -87,6 +87,11 @@ def _tasks_loss_acc(params, x, y):
     return loss, (logits.argmax(-1) == y).to(logits.dtype).mean(1)
 
 
+def _tasks_support_loss(params, x, y):
+    """The stacked tasks' support losses, summed: its gradient for each task's copy is that task's own."""
+    return _tasks_loss_acc(params, x, y)[0].sum()
+
+
 def _tasks_meta_gradient(params, xs, ys, xq, yq, *, inner_lr, inner_steps, first_order, forward):
     """All tasks at once with plain autograd: every task's copy of the parameters stacked on dim 0 and run as
     groups of channels (``model.forward_tasks``). The tasks do not interact, so the gradient of the summed
@@ -96,10 +101,8 @@ def _tasks_meta_gradient(params, xs, ys, xq, yq, *, inner_lr, inner_steps, first
     leaves = {k: v.detach().requires_grad_() for k, v in params.items()}
     with torch.enable_grad():
         fast = {k: v.expand(t, *v.shape) for k, v in leaves.items()}
-        for _ in range(inner_steps):
-            support = _tasks_loss_acc(fast, xs, ys)[0].sum()
-            g = torch.autograd.grad(support, list(fast.values()), create_graph=not first_order)
-            fast = {k: w - inner_lr * gk for (k, w), gk in zip(fast.items(), g)}
+        how = "const" if first_order else "graph"
+        fast = inner.adapt(fast, xs, ys, inner_lr=inner_lr, inner_steps=inner_steps, how=how, loss=_tasks_support_loss)
         loss, acc = _tasks_loss_acc(fast, xq, yq)
         grads = torch.autograd.grad(loss.mean(), list(leaves.values()))
     return dict(zip(leaves, grads)), loss.mean().detach(), acc.mean().detach()
@@ -183,10 +186,10 @@ def adapted_accuracy(
         kw = dict(inner_lr=inner_lr, inner_steps=inner_steps, forward=forward)
         if path == "tasks" and forward is model.forward:  # every task at once, no graph kept between steps
             t = xs.shape[0]
-            fast = {k: v.expand(t, *v.shape).clone().requires_grad_() for k, v in params.items()}
-            for _ in range(inner_steps):
-                g = torch.autograd.grad(_tasks_loss_acc(fast, xs, ys)[0].sum(), list(fast.values()))
-                fast = {k: (w - inner_lr * gk).detach().requires_grad_() for (k, w), gk in zip(fast.items(), g)}
+            fast = {k: v.expand(t, *v.shape).clone() for k, v in params.items()}
+            fast = inner.adapt(
+                fast, xs, ys, inner_lr=inner_lr, inner_steps=inner_steps, how="const", loss=_tasks_support_loss
+            )
             with torch.no_grad():
                 return _tasks_loss_acc(fast, xq, yq)[1]
         if path == "vmap":

@@ -240,13 +240,12 @@ def compare(
     statuses = {r.status for r in results.values()}
     status = "stopped" if statuses & {"stopped", "not_run"} else "diverged" if "diverged" in statuses else "complete"
     record_id = records.new_id()  # names the networks' file too
-    networks_out = networks
     nets = {"init": s.init, **{n: t.params for n, t in trained.items() if t.result.iterations_done}}
     params_file = None
-    if params_dir is not None or networks_out is not None:
+    if params_dir is not None or networks is not None:
         params_file, data = networks_file(record_id, nets)
-        if networks_out is not None:
-            networks_out[params_file.file] = data
+        if networks is not None:
+            networks[params_file.file] = data
         if params_dir is not None:
             records.write_atomic(Path(params_dir) / params_file.file, data)
     record = records.new_record(
