@@ -192,7 +192,10 @@ def memory_words(record: dict) -> str | None:
     held = []
     for n in names:
         b = res[n]["autograd_saved_bytes"]
-        times = f" ({res[ref]['autograd_saved_bytes'] / b:.1f}× less than {L(ref)})" if n != ref and b else ""
+        times = ""
+        if n != ref and b:
+            r = res[ref]["autograd_saved_bytes"] / b
+            times = f" ({r:.1f}× less than {L(ref)})" if r >= 1 else f" ({1 / r:.1f}× more than {L(ref)})"
         held.append(f"{L(n)} {fmt_bytes(b)}{times}")
     peaks = ", ".join(f"{L(n)} {fmt_bytes(res[n]['peak_memory_bytes'])}" for n in names)
     return (
@@ -202,24 +205,37 @@ def memory_words(record: dict) -> str | None:
 
 
 def alignment_words(record: dict) -> list[str]:
-    """What the measured gradient geometry says, one sentence per training and compared variant."""
+    """What the measured gradient geometry says: one sentence per variant compared with the reference, from the
+    curve measured during that variant's own training (else during the reference's)."""
     out = []
-    for name in variants.in_record(record):
-        a = record["results"][name].get("alignment")
-        if not a:
+    res = record["results"]
+    names = variants.in_record(record)
+
+    def measured(owner, other):
+        a = (res.get(owner) or {}).get("alignment")
+        return a is not None and other in a["variants"]
+
+    for other in variants.others(names):
+        owner = next((o for o in (other, variants.reference_of(names)) if measured(o, other)), None)
+        if owner is None:
             continue
-        ref = a["reference"]
-        for other, g in a["variants"].items():
-            share = g["difference_norm"][-1] / a["reference_norm"][-1] if a["reference_norm"][-1] else float("nan")
-            layers = {k: v[-1] for k, v in g["per_layer"].items()}
-            worst = min(layers, key=layers.get) if layers else "–"
-            out.append(
-                f"During {L(name)}'s training the cosine between the {L(ref)} and {L(other)} meta-gradients went "
-                f"from {g['cosine'][0]:+.2f} (initialisation) to {g['cosine'][-1]:+.2f} (iteration "
-                f"{a['iteration'][-1]}); there the part {L(other)} leaves out has {share:.0%} of the {L(ref)} "
-                f"gradient's norm, and the layer where {L(other)} points furthest away is {worst} (cosine "
-                f"{layers.get(worst, float('nan')):+.2f})."
-            )
+        a = res[owner]["alignment"]
+        ref, g = a["reference"], a["variants"][other]
+        share = g["difference_norm"][-1] / a["reference_norm"][-1] if a["reference_norm"][-1] else float("nan")
+        layers = {k: v[-1] for k, v in g["per_layer"].items()}
+        worst = min(layers, key=layers.get) if layers else "–"
+        first_order = other in variants.VARIANTS and variants.get(other).first_order
+        gap = (
+            f"the part {L(other)} leaves out has {share:.0%} of the {L(ref)} gradient's norm"
+            if first_order
+            else f"the difference from {L(ref)}'s gradient has {share:.0%} of its norm"
+        )
+        out.append(
+            f"During {L(owner)}'s training the cosine between the {L(ref)} and {L(other)} meta-gradients went "
+            f"from {g['cosine'][0]:+.2f} (initialisation) to {g['cosine'][-1]:+.2f} (iteration "
+            f"{a['iteration'][-1]}); there {gap}, and the layer where {L(other)} points furthest away is {worst} "
+            f"(cosine {layers.get(worst, float('nan')):+.2f})."
+        )
     return out
 
 

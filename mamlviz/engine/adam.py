@@ -11,11 +11,16 @@ import torch
 
 class Adam:
     def __init__(self, params: dict[str, torch.Tensor], lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
-        self.lr, (self.beta1, self.beta2), self.eps = lr, betas, eps
+        (self.beta1, self.beta2), self.eps = betas, eps
         self.m = {k: torch.zeros_like(v) for k, v in params.items()}
         self.v = {k: torch.zeros_like(v) for k, v in params.items()}
         device = next(iter(params.values())).device
         self.step = torch.zeros((), device=device, dtype=torch.float32)
+        self.lr = torch.tensor(float(lr), device=device)  # a tensor, so that a schedule changes it in a CUDA graph
+
+    @torch.no_grad()
+    def set_lr(self, lr: float) -> None:
+        self.lr.fill_(lr)
 
     @torch.no_grad()
     def update(self, params: dict[str, torch.Tensor], grads: dict[str, torch.Tensor]) -> None:
@@ -45,6 +50,11 @@ class TorchAdam:
         self.opt = torch.optim.Adam(
             list(params.values()), lr=lr, betas=betas, eps=eps, capturable=device.type == "cuda"
         )
+
+    @torch.no_grad()
+    def set_lr(self, lr: float) -> None:
+        for group in self.opt.param_groups:
+            group["lr"] = lr
 
     @torch.no_grad()
     def update(self, params: dict[str, torch.Tensor], grads: dict[str, torch.Tensor]) -> None:

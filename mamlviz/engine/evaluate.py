@@ -37,8 +37,10 @@ def evaluate(
     path: str,
     cancel: threading.Event | None = None,
     on_progress: Callable[[int], None] | None = None,
+    algorithm: str | None = None,
 ) -> Evaluation | None:
-    """Accuracy on ``cfg.eval_tasks`` held-out tasks after ``cfg.eval_inner_steps`` steps, 95 % CI.
+    """Accuracy on ``cfg.eval_tasks`` held-out tasks after ``cfg.eval_inner_steps`` steps of ``algorithm``'s
+    inner loop (plain gradient steps for an initialisation), 95 % CI.
 
     Returns None when ``cancel`` is set before the end; ``on_progress(tasks done)`` hears how far it is."""
     per_task: list[float] = []
@@ -56,6 +58,7 @@ def evaluate(
                 inner_lr=cfg.inner_lr,
                 inner_steps=cfg.eval_inner_steps,
                 path=path if path in ("loop", "tasks") else "vmap",
+                algorithm=algorithm,
             )
             per_task += acc.tolist()
             if on_progress is not None:

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from .. import records
 from ..analysis.stats import interval
 from ..config import RunConfig
-from . import inner, model
+from . import algorithms, model
 from .data import Data
 from .evaluate import test_batches
 from .tasks import TaskBatch, TaskSampler
@@ -78,15 +78,23 @@ def load_params(record_path: str | Path, record: dict) -> dict[str, dict[str, to
     strange = [m for m in models if m != "init" and m not in trained]
     if strange:
         raise ParamsError(f"its parameter file {name} names a network the run did not train: {strange[0]}")
-    expected = {k: tuple(v.shape) for k, v in model.init_params(record["config"]["n_way"]).items()}
-    wanted = {f"{m}/{k}" for m in models for k in expected}
+    cfg = record["config"]
+    net = model.init_params(cfg["n_way"])
+    expected = {  # each network's entries: the plain network's, and what its algorithm learns besides
+        m: {
+            k: tuple(v.shape)
+            for k, v in (net if m == "init" else algorithms.get(m).complete(net, cfg["inner_lr"], cfg["inner_steps"])).items()
+        }
+        for m in models
+    }
+    wanted = {f"{m}/{k}" for m in models for k in expected[m]}
     extra = sorted(set(flat) - wanted)
     if extra:
         raise ParamsError(f"its parameter file {name} has a tensor the record does not name: {extra[0]}")
     out = {}
     for m in models:
         params = {}
-        for k, shape in expected.items():
+        for k, shape in expected[m].items():
             t = flat.get(f"{m}/{k}")
             where = f"its parameter file {name}: {m}/{k}"
             if t is None:
@@ -102,9 +110,10 @@ def load_params(record_path: str | Path, record: dict) -> dict[str, dict[str, to
     return out
 
 
-def _trace(params, xs, ys, xq, yq, inner_lr: float, steps: int):
-    """Query loss, accuracy and per-image correctness after 0..steps inner steps, one task: the inner loop
-    (plain autograd, one step at a time, on CPU 2-3x faster than vmap over tasks), observed after each step."""
+def _trace(params, xs, ys, xq, yq, inner_lr: float, steps: int, algorithm: str = "maml"):
+    """Query loss, accuracy and per-image correctness after 0..steps inner steps, one task: the inner loop of
+    ``algorithm`` (plain autograd, one step at a time, on CPU 2-3x faster than vmap over tasks), observed after
+    each step."""
     losses, accs, correct = [], [], []
 
     def observe(k, fast):
@@ -115,8 +124,13 @@ def _trace(params, xs, ys, xq, yq, inner_lr: float, steps: int):
             correct.append(hit)
             accs.append(hit.float().mean())
 
-    inner.adapt(params, xs, ys, inner_lr=inner_lr, inner_steps=steps, how="const", trace=observe)
+    algorithms.get(algorithm).adapt(params, xs, ys, inner_lr=inner_lr, inner_steps=steps, how="const", trace=observe)
     return torch.stack(losses), torch.stack(accs), torch.stack(correct)
+
+
+def _algorithm(model_name: str) -> str:
+    """The inner loop a saved network adapts by: its algorithm's; the initialisation takes plain steps."""
+    return "maml" if model_name == "init" else model_name
 
 
 def test_task(data: Data, cfg: RunConfig, task_seed: int) -> TaskBatch:
@@ -129,7 +143,9 @@ def adapt_one(models: dict, task: TaskBatch, inner_lr: float, steps: int) -> dic
     out = {}
     with torch.enable_grad():
         for name, params in models.items():
-            loss, acc, correct = _trace(params, task.xs[0], task.ys[0], task.xq[0], task.yq[0], inner_lr, steps)
+            loss, acc, correct = _trace(
+                params, task.xs[0], task.ys[0], task.xq[0], task.yq[0], inner_lr, steps, _algorithm(name)
+            )
             out[name] = {"loss": loss.tolist(), "accuracy": acc.tolist(), "correct": correct.tolist()}
     return out
 
@@ -149,7 +165,7 @@ def adapt_many(models: dict, data: Data, cfg: RunConfig, steps: int, tasks: int)
         for name, params in models.items():
             accs = torch.stack(
                 [
-                    _trace(params, b.xs[t], b.ys[t], b.xq[t], b.yq[t], cfg.inner_lr, steps)[1]
+                    _trace(params, b.xs[t], b.ys[t], b.xq[t], b.yq[t], cfg.inner_lr, steps, _algorithm(name))[1]
                     for b in batches
                     for t in range(b.xs.shape[0])
                 ]

@@ -15,7 +15,7 @@ import torch
 
 from .. import variants
 from ..records import Agreement, AlignmentCurve
-from . import meta
+from . import algorithms, meta
 
 
 def layer_of(param_name: str) -> str:
@@ -46,8 +46,14 @@ def alignment(
     names=variants.DEFAULT,
     path: str = "auto",
     forward=None,
+    owner: str | None = None,
 ) -> dict:
     """Every variant of ``names`` against the reference's mean meta-gradient at ``params`` on the stacked tasks.
+
+    ``params`` are ``owner``'s (the variant whose training they come from; default a plain network): every
+    other variant's meta-gradient is taken at the plain network inside them, with its own learned entries at
+    their starting values. The comparison is over the entries both have, with the same shape: every weight for
+    most, the conv and head weights for MAML++ (its batch-norm weights are per step).
 
     Returns ``reference``, ``reference_norm`` and ``variants``: each other name -> ``cosine``, ``norm``,
     ``difference_norm`` (|reference - it|: for FOMAML, what the Hessian term contributes) and ``per_layer``:
@@ -57,12 +63,17 @@ def alignment(
     if forward is not None:
         kw["forward"] = forward
     ref = variants.reference_of(names)
-    grads = {n: meta.meta_gradient(params, xs, ys, xq, yq, algorithm=n, **kw)[0] for n in variants.ordered(names)}
-    keys = list(grads[ref])
-    a = _flat(grads[ref], keys)
-    layers = {layer: [k for k in keys if layer_of(k) == layer] for layer in dict.fromkeys(map(layer_of, keys))}
+    net = algorithms.network(params)
+
+    def own(n):
+        return params if n == owner else algorithms.get(n).complete(net, inner_lr, inner_steps)
+
+    grads = {n: meta.meta_gradient(own(n), xs, ys, xq, yq, algorithm=n, **kw)[0] for n in variants.ordered(names)}
     out = {}
     for name in variants.others(names):
+        keys = [k for k, v in grads[ref].items() if k in grads[name] and grads[name][k].shape == v.shape]
+        layers = {layer: [k for k in keys if layer_of(k) == layer] for layer in dict.fromkeys(map(layer_of, keys))}
+        a = _flat(grads[ref], keys)
         b = _flat(grads[name], keys)
         per_layer = {}
         for layer, ks in layers.items():
@@ -74,7 +85,7 @@ def alignment(
             "difference_norm": float((a - b).norm()),
             "per_layer": per_layer,
         }
-    return {"reference": ref, "reference_norm": float(a.norm()), "variants": out}
+    return {"reference": ref, "reference_norm": float(_flat(grads[ref], list(grads[ref])).norm()), "variants": out}
 
 
 def alignment_curve(
@@ -85,6 +96,7 @@ def alignment_curve(
     inner_steps: int,
     names=variants.DEFAULT,
     path: str = "auto",
+    owner: str | None = None,
 ) -> AlignmentCurve | None:
     """``alignment`` at each (iteration, parameters) snapshot on the fixed ``probe`` batch; snapshots
     whose parameters are no longer finite (a diverged run's last) are left out. None with fewer than two
@@ -106,6 +118,7 @@ def alignment_curve(
             inner_steps=inner_steps,
             names=names,
             path=path,
+            owner=owner,
         )
         numbers = [a["reference_norm"]] + [g[k] for g in a["variants"].values() for k in ("cosine", "norm")]
         if not all(math.isfinite(v) for v in numbers):

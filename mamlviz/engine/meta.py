@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from torch.func import grad, vmap
 
 from .. import variants
-from . import inner, model
-from .inner import Forward, Params
+from . import algorithms, inner, model
+from .inner import Forward, Params, query_loss_acc
 
 PATHS = ("auto", "loop", "vmap", "tasks")
 
@@ -40,12 +40,6 @@ def first_order_of(algorithm: str | None, first_order: bool | None) -> bool:
     if first_order is None:
         raise ValueError(f"algorithm: give one of {', '.join(variants.VARIANTS)}")
     return bool(first_order)
-
-
-def query_loss_acc(params: Params, x: torch.Tensor, y: torch.Tensor, forward: Forward = model.forward):
-    logits = forward(params, x)
-    loss = F.cross_entropy(logits, y)
-    return loss, (logits.argmax(-1) == y).to(logits.dtype).mean()
 
 
 def _vmap_meta_gradient(params, xs, ys, xq, yq, *, inner_lr, inner_steps, first_order, forward):
@@ -130,6 +124,49 @@ def _loop_meta_gradient(params, xs, ys, xq, yq, *, inner_lr, inner_steps, first_
     return {k: v / n for k, v in total.items()}, torch.stack(losses).mean(), torch.stack(accs).mean()
 
 
+def _algorithm_loop(alg, params, xs, ys, xq, yq, *, inner_lr, inner_steps, forward, state):
+    """Any algorithm of ``engine.algorithms``, one task at a time with plain autograd."""
+    leaves = {k: v.detach().requires_grad_() for k, v in params.items()}
+    total = {k: torch.zeros_like(v) for k, v in leaves.items()}
+    losses, accs = [], []
+    kw = dict(inner_lr=inner_lr, inner_steps=inner_steps, forward=forward, how="graph", state=state)
+    with torch.enable_grad():
+        for t in range(xs.shape[0]):
+            value, loss, acc = alg.task(leaves, xs[t], ys[t], xq[t], yq[t], **kw)
+            if alg.first_order:  # the task's gradients themselves
+                grads = [value.get(k) for k in leaves]
+            else:
+                grads = torch.autograd.grad(value, list(leaves.values()), allow_unused=True)
+            for acc_g, gk in zip(total.values(), grads):
+                if gk is not None:
+                    acc_g += gk
+            losses.append(loss.detach())
+            accs.append(acc.detach())
+    n = xs.shape[0]
+    return {k: v / n for k, v in total.items()}, torch.stack(losses).mean(), torch.stack(accs).mean()
+
+
+def _algorithm_vmap(alg, params, xs, ys, xq, yq, *, inner_lr, inner_steps, forward, state):
+    """Any algorithm of ``engine.algorithms``, every task at once with torch.func."""
+    params = {k: v.detach() for k, v in params.items()}
+    kw = dict(inner_lr=inner_lr, inner_steps=inner_steps, forward=forward, how="func", state=state)
+
+    def task(p, xs_t, ys_t, xq_t, yq_t):
+        return alg.task(p, xs_t, ys_t, xq_t, yq_t, **kw)
+
+    if alg.first_order:
+        g, loss, acc = vmap(task, in_dims=(None, 0, 0, 0, 0))(params, xs, ys, xq, yq)
+        g = {k: g[k].mean(0) if k in g else torch.zeros_like(v) for k, v in params.items()}
+        return g, loss.mean().detach(), acc.mean().detach()
+
+    def mean_objective(p):
+        value, loss, acc = vmap(task, in_dims=(None, 0, 0, 0, 0))(p, xs, ys, xq, yq)
+        return value.mean(), (loss.mean().detach(), acc.mean().detach())
+
+    g, (loss, acc) = grad(mean_objective, has_aux=True)(params)
+    return g, loss, acc
+
+
 def meta_gradient(
     params: Params,
     xs,
@@ -143,17 +180,34 @@ def meta_gradient(
     first_order: bool | None = None,
     path: str = "auto",
     forward: Forward = model.forward,
+    state: dict | None = None,
 ):
     """Mean meta-gradient of ``algorithm`` (a name of ``mamlviz.variants``; ``first_order=`` alone still
     means FOMAML or MAML) over the tasks, plus mean query loss and accuracy after adaptation.
 
-    ``path`` picks the implementation ("loop": per-task reference, "vmap": vectorized, "auto": the
-    faster of the two on the tensors' device); both are exact in second order and checked against
-    each other in float64 by the tests.
+    The gradient has an entry for every entry of ``algorithm``'s parameters: ``params`` as given, a plain
+    network completed with the entries the algorithm learns (Meta-SGD's and MAML++'s step sizes, MAML++'s
+    per-step batch-norm weights) at their starting values. ``state``: the training schedule's tensors
+    (``Algorithm.state``; MAML++'s loss weights), at the start of training when not given.
+
+    ``path`` picks the implementation ("loop": per-task reference, "vmap": vectorized, "tasks": all tasks as
+    groups of channels (MAML and FOMAML; the others take the loop), "auto": the faster on the tensors'
+    device); all are exact in second order and checked against each other in float64 by the tests.
     """
     first_order = first_order_of(algorithm, first_order)
     if path == "auto":
         path = fastest_path(xs.device)
+    if path not in PATHS:
+        raise ValueError(f"path: must be one of {', '.join(PATHS)}, got {path!r}")
+    alg = algorithms.get(algorithm) if algorithm is not None else None
+    if alg is not None and alg.name not in ("maml", "fomaml"):
+        params = alg.complete(params, inner_lr, inner_steps)
+        if path in ("loop", "tasks") and forward is model.forward:
+            forward = model.forward_fused
+        impl = _algorithm_vmap if path == "vmap" else _algorithm_loop
+        return impl(alg, params, xs, ys, xq, yq, inner_lr=inner_lr, inner_steps=inner_steps, forward=forward, state=state)
+    if any(k.startswith(algorithms.LEARNED) for k in params):  # another algorithm's: the plain network inside
+        params = algorithms.network(params)
     impl = {"loop": _loop_meta_gradient, "vmap": _vmap_meta_gradient, "tasks": _tasks_meta_gradient}.get(path)
     if impl is None:
         raise ValueError(f"path: must be one of {', '.join(PATHS)}, got {path!r}")
@@ -177,13 +231,31 @@ def adapted_accuracy(
     inner_steps: int,
     path: str = "auto",
     forward: Forward = model.forward,
+    algorithm: str | None = None,
 ) -> torch.Tensor:
-    """Per-task query accuracy [T] after adapting ``params`` on each task's support set."""
+    """Per-task query accuracy [T] after adapting ``params`` on each task's support set by ``algorithm``'s
+    inner loop (plain gradient steps at ``inner_lr`` for MAML, FOMAML, Reptile and an initialisation)."""
     if path == "auto":
         path = fastest_path(xs.device)
     params = {k: v.detach() for k, v in params.items()}
+    alg = algorithms.get(algorithm or "maml")
     with torch.enable_grad():
         kw = dict(inner_lr=inner_lr, inner_steps=inner_steps, forward=forward)
+        if type(alg).adapt is not algorithms.Algorithm.adapt:  # its own inner loop, one task at a time or vmapped
+            if path == "vmap":
+
+                def own(xs_t, ys_t, xq_t, yq_t):
+                    fast = alg.adapt(params, xs_t, ys_t, how="func-const", **kw)
+                    return query_loss_acc(fast, xq_t, yq_t, forward)[1]
+
+                return vmap(own)(xs, ys, xq, yq).detach()
+            accs = []
+            for t in range(xs.shape[0]):
+                fast = alg.adapt(params, xs[t], ys[t], how="const", **kw)
+                with torch.no_grad():
+                    accs.append(query_loss_acc(fast, xq[t], yq[t], forward)[1])
+            return torch.stack(accs)
+        params = alg.network(params)
         if path == "tasks" and forward is model.forward:  # every task at once, no graph kept between steps
             t = xs.shape[0]
             fast = {k: v.expand(t, *v.shape).clone() for k, v in params.items()}

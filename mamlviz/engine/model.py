@@ -55,10 +55,10 @@ def fused_batch_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) 
     return F.batch_norm(x, None, None, weight, bias, training=True, eps=BN_EPS)
 
 
-def forward(
+def body(
     params: dict[str, torch.Tensor], x: torch.Tensor, activation=F.relu, pool=F.max_pool2d, norm=batch_norm
 ) -> torch.Tensor:
-    """Logits for images ``x`` [N, 1, 28, 28].
+    """Features [N, 64] of images ``x`` [N, 1, 28, 28]: the four blocks, everything but the head.
 
     ``activation`` and ``pool`` are swappable so the tests can check gradients by finite
     differences on a smooth variant (tanh, average pooling): max-pool switches make the real
@@ -71,7 +71,22 @@ def forward(
         # activation(max_pool(h)) == max_pool(activation(h)) for any increasing activation,
         # and acts on a quarter of the elements (about 15 % faster per meta-step on CPU).
         h = activation(pool(h, 2))
-    return F.linear(h.flatten(1), params["head.weight"], params["head.bias"])
+    return h.flatten(1)
+
+
+def head(params: dict[str, torch.Tensor], features: torch.Tensor) -> torch.Tensor:
+    """Logits of the linear head on ``features`` [N, 64] (ANIL adapts only this)."""
+    return F.linear(features, params["head.weight"], params["head.bias"])
+
+
+HEAD = ("head.weight", "head.bias")
+
+
+def forward(
+    params: dict[str, torch.Tensor], x: torch.Tensor, activation=F.relu, pool=F.max_pool2d, norm=batch_norm
+) -> torch.Tensor:
+    """Logits for images ``x`` [N, 1, 28, 28]: ``head(body(x))``."""
+    return head(params, body(params, x, activation, pool, norm))
 
 
 def forward_fused(params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:

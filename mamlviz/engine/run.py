@@ -25,7 +25,7 @@ from .. import records, variants
 from ..config import FIELDS, RunConfig
 from ..progress import Progress, Reporter
 from ..records import AlgorithmResult
-from . import measure, model
+from . import algorithms, measure, model
 from .data import SPLIT_SEED, Data, load_data
 from .evaluate import evaluate
 from .geometry import alignment_curve
@@ -123,6 +123,7 @@ def _protocol(cfg: RunConfig, device: torch.device, path: str, kind=records.Prot
             if not cfg.alignment_points
             else "not measured (one algorithm: nothing to compare)"
         ),
+        algorithms={n: dict(algorithms.get(n).parts) for n in cfg.variants},
         **extra,
     )
 
@@ -144,7 +145,9 @@ def _analysis(name: str, snapshots, cfg: RunConfig, s: _Setup) -> tuple[int, rec
     )
     n = probe_tasks(cfg, s.device)
     probe = TaskBatch(batch.xs[:n], batch.ys[:n], batch.xq[:n], batch.yq[:n])
-    curve = alignment_curve(snapshots, probe, inner_lr=cfg.inner_lr, inner_steps=cfg.inner_steps, names=cfg.variants)
+    curve = alignment_curve(
+        snapshots, probe, inner_lr=cfg.inner_lr, inner_steps=cfg.inner_steps, names=cfg.variants, owner=name
+    )
     return saved, curve
 
 
@@ -232,6 +235,7 @@ def compare(
                 s.path,
                 cancel=skip_eval,
                 on_progress=_eval_progress(report, name, res, cfg),
+                algorithm=name,
             )
     baseline = None
     if not skip_eval.is_set():

@@ -13,9 +13,8 @@ autograd, as the per-task loop path does.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from . import inner, meta, model
+from . import algorithms, meta, model
 
 
 class _Held:
@@ -84,12 +83,16 @@ def saved_for_backward_bytes(
         if not tasks_together:  # exactly the engine's per-task loop path
             meta.meta_gradient(params, xs, ys, xq, yq, algorithm=algorithm, path="loop", **kw)
             return counter.peak
-        how = "const" if meta.first_order_of(algorithm, None) else "graph"
-        leaves = [v.detach().requires_grad_() for v in params.values()]
+        alg = algorithms.get(algorithm)
+        params = alg.complete(params, inner_lr, inner_steps)
+        leaves = {k: v.detach().requires_grad_() for k, v in params.items()}
+        if alg.first_order:  # nothing is kept from one task to the next
+            for t in range(xs.shape[0]):
+                alg.task(leaves, xs[t], ys[t], xq[t], yq[t], how="graph", state=None, **kw)
+            return counter.peak
         total = 0
         for t in range(xs.shape[0]):  # every task's graph alive until the one backward pass
-            fast = inner.adapt(dict(zip(params, leaves)), xs[t], ys[t], how=how, **kw)
-            total = total + F.cross_entropy(forward(fast, xq[t]), yq[t])
-        torch.autograd.grad(total / xs.shape[0], leaves)
-        del total, fast
+            total = total + alg.task(leaves, xs[t], ys[t], xq[t], yq[t], how="graph", state=None, **kw)[0]
+        torch.autograd.grad(total / xs.shape[0], list(leaves.values()), allow_unused=True)
+        del total
     return counter.peak

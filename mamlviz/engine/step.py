@@ -14,7 +14,7 @@ import torch
 
 from .. import variants
 from ..config import RunConfig
-from . import measure, meta
+from . import algorithms, measure, meta
 from .adam import OPTIMIZERS
 from .data import Data
 from .tasks import TaskBatch, TaskSampler
@@ -40,10 +40,16 @@ class MetaStep:
         algorithm: str,
         warm_batch: TaskBatch,
         optimizer: str = "mamlviz",
+        total: int = 1,
     ):
-        self.path, self.params = path, params
+        """``params``: the algorithm's own (``Algorithm.complete``); ``total``: the meta-iterations planned,
+        over which the algorithm's schedule runs (MAML++'s loss weights and outer learning rate)."""
+        self.path, self.params, self.outer_lr = path, params, cfg.outer_lr
+        self.algorithm = algorithms.get(algorithm)
         self.adam = OPTIMIZERS[optimizer](params, cfg.outer_lr)
-        self.kw = dict(inner_lr=cfg.inner_lr, inner_steps=cfg.inner_steps, algorithm=algorithm)
+        self.state = self.algorithm.state(warm_batch.xs.device, cfg.inner_steps)
+        self.iteration, self.total, self.lr_factor = 0, total, 1.0
+        self.kw = dict(inner_lr=cfg.inner_lr, inner_steps=cfg.inner_steps, algorithm=algorithm, state=self.state)
         self.setup_s = 0.0
         if path == "graph":
             t0 = time.perf_counter()
@@ -70,12 +76,18 @@ class MetaStep:
             for k, t in self.params.items():
                 t.copy_(saved[k])
         self.adam.reset()
+        self.algorithm.schedule(self.state, 0, self.total)
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
             self.static_out = self._body(self.static)
         torch.cuda.synchronize()
 
     def __call__(self, batch: TaskBatch):
+        factor = self.algorithm.schedule(self.state, self.iteration, self.total)
+        if factor != self.lr_factor:
+            self.adam.set_lr(self.outer_lr * factor)
+            self.lr_factor = factor
+        self.iteration += 1
         if self.path != "graph":
             return self._body(batch)
         for dst, src in zip(
@@ -123,8 +135,9 @@ def select_path(cfg: RunConfig, device: torch.device, data: Data, init: dict) ->
     t_start = time.perf_counter()
     for path in candidate_paths(device):
         try:
-            params = {k: v.clone() for k, v in init.items()}
-            steps[path] = MetaStep(path, params, cfg, variants.reference_of(cfg.variants), warm_batch=batch)
+            ref = variants.reference_of(cfg.variants)
+            params = algorithms.get(ref).complete({k: v.clone() for k, v in init.items()}, cfg.inner_lr, cfg.inner_steps)
+            steps[path] = MetaStep(path, params, cfg, ref, warm_batch=batch)
             steps[path](batch)  # warm-up
         except Exception as e:  # a path that fails here is simply not chosen, and the reason is kept
             errors[path] = f"{type(e).__name__}: {e}"[:300]

@@ -23,7 +23,7 @@ from .. import variants
 from ..config import BY_NAME, FASTEST_RATIO, RunConfig
 from ..progress import Progress, Reporter
 from ..records import AlgorithmResult, Curve, decimate
-from . import measure
+from . import algorithms, measure
 from .data import Data
 from .step import MetaStep
 from .tasks import TaskSampler
@@ -113,12 +113,14 @@ class Trainer:
             # trains to a time (the budget, or the reference's once it is known): room for more iterations
             tasks = min(cfg.train_tasks * FASTEST_RATIO, BY_NAME["train_tasks"].hi)
             self.total = max(1, int(tasks) // cfg.meta_batch)
-        self.params = {k: v.clone() for k, v in init.items()}
-        self.snapshots = Snapshots(init, cfg.alignment_points, self.total, self.budget)
+        algorithm = algorithms.get(name)  # its own parameters: the shared network plus what it learns besides
+        self.params = algorithm.complete({k: v.clone() for k, v in init.items()}, cfg.inner_lr, cfg.inner_steps)
+        start = {k: v.clone() for k, v in self.params.items()}
+        self.snapshots = Snapshots(start, cfg.alignment_points, self.total, self.budget)
         self.sampler = TaskSampler(data.train, cfg.n_way, cfg.k_shot, cfg.k_query, seed=cfg.seed)  # one stream
         warm = TaskSampler(data.train, cfg.n_way, cfg.k_shot, cfg.k_query, seed=cfg.seed + WARM_SEED_OFFSET)
         self.log = LossLog(self.total, device)
-        self.step = MetaStep(path, self.params, cfg, name, warm.sample(cfg.meta_batch))
+        self.step = MetaStep(path, self.params, cfg, name, warm.sample(cfg.meta_batch), total=self.total)
         self.setup_s = self.step.setup_s
         self.clock: list[float] = []  # this variant's own training seconds, after each of its iterations
         self.status, self.stop_reason, self.diverged_at = "complete", "tasks", None
@@ -251,7 +253,7 @@ def peak_memory(name: str, cfg: RunConfig, device, data: Data, init: dict, path:
     (memory depends on shapes, not values), outside the timed training."""
     sampler = TaskSampler(data.train, cfg.n_way, cfg.k_shot, cfg.k_query, seed=cfg.seed + WARM_SEED_OFFSET)
     batches = [sampler.sample(cfg.meta_batch) for _ in range(MEMORY_ITERATIONS)]
-    params = {k: v.clone() for k, v in init.items()}
+    params = algorithms.get(name).complete({k: v.clone() for k, v in init.items()}, cfg.inner_lr, cfg.inner_steps)
     with measure.PeakMemory(device) as memory:
         step = MetaStep(path, params, cfg, name, batches[0])
         for b in batches:

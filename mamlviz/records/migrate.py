@@ -114,7 +114,24 @@ def _v2_to_v3(record: dict) -> dict:
     return record
 
 
-MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3}  # version -> function taking that version to the next
+FIRST_ORDER_PARTS = {  # what MAML and FOMAML were in every record before version 4
+    "maml": {"second-order meta-gradient": "on"},
+    "fomaml": {"second-order meta-gradient": "off (first order)"},
+}
+
+
+def _v3_to_v4(record: dict) -> dict:
+    """Version 4 says in the protocol which parts of each algorithm were on; before it, only MAML and FOMAML
+    existed, so a compare or sweep record gets their one part. Nothing measured changes."""
+    protocol = record.get("protocol")
+    if isinstance(protocol, dict) and record.get("kind") in ("compare", "sweep"):
+        names = record.get("results") or {p.get("algorithm"): 1 for p in record.get("points", []) if isinstance(p, dict)}
+        protocol.setdefault("algorithms", {n: FIRST_ORDER_PARTS[n] for n in names if n in FIRST_ORDER_PARTS})
+    record["version"] = 4
+    return record
+
+
+MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}  # version -> function taking that version to the next
 
 
 def migrate(record) -> dict:

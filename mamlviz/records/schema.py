@@ -18,7 +18,7 @@ from .. import variants
 from ..config import FIELDS
 
 SCHEMA = "mamlviz.run"
-VERSION = 3
+VERSION = 4
 KINDS = ("compare", "sweep", "study")
 STATUSES = ("complete", "stopped", "diverged", "not_run")
 # running: rewritten as each of its runs ends; incomplete: it ended, but some runs failed
@@ -199,6 +199,7 @@ class Protocol:
     fairness: str = "same training tasks for both"  # or the same training time
     saved_memory: str = "not measured"  # how autograd_saved_bytes was measured
     alignment: str = "not measured"  # how the alignment curves were measured
+    algorithms: dict[str, dict[str, str]] | None = None  # each algorithm's parts, on or off, in words (v4)
 
 
 @dataclass

@@ -228,7 +228,7 @@ def test_the_record_holds_exact_memory_alignment_curves_and_the_networks(tiny_ru
     assert torch.equal(nets["init"]["head.weight"], model.init_params(5, 0)["head.weight"])
     assert not torch.equal(nets["maml"]["head.weight"], nets["init"]["head.weight"])
     text = report.text_report(r)
-    assert "Held for backpropagation" in text and "alignment: During MAML's training the cosine" in text
+    assert "Held for backpropagation" in text and "alignment: During FOMAML's training the cosine" in text
 
 
 def test_exact_memory_agrees_between_two_runs_of_one_config():

@@ -217,6 +217,22 @@ def test_version_2_records_are_keyed_by_variant_with_their_measured_values_untou
     assert r.returncode == 0 and json.loads(path.read_text()) == json.loads(json.dumps(compare_new))
 
 
+V3 = Path(__file__).with_name("v3")  # records as version 3 wrote them (the cached runs before version 4)
+
+
+def test_version_3_records_name_their_algorithms_parts_and_nothing_else_changes():
+    for name in ("compare", "sweep"):
+        old = json.loads((V3 / f"{name}.json").read_text())
+        new = records.loads(json.dumps(old))
+        assert new["version"] == records.VERSION
+        assert new["protocol"].pop("algorithms") == {
+            "maml": {"second-order meta-gradient": "on"},
+            "fomaml": {"second-order meta-gradient": "off (first order)"},
+        }
+        old["version"] = new["version"]
+        assert new == old
+
+
 def test_a_record_with_an_unknown_algorithm_is_refused_with_its_name(tiny_record):
     bad = json.loads(records.dumps(tiny_record))
     bad["results"]["reptile2"] = {**bad["results"]["fomaml"], "algorithm": "reptile2"}
