@@ -4,8 +4,9 @@
 
 Runs the default CPU comparison (and prints its end-to-end wall clock, as a user pressing Start
 with the defaults would wait), the seed project's experiment, the two sweeps (inner steps, inner
-learning rate) and a study (the default comparison at 1, 3 and 5 inner steps, 3 seeds each, one
-at a time: about 11 minutes). Each compare record is saved with its networks (a study's runs
+learning rate), a study (the default comparison at 1, 3 and 5 inner steps, 3 seeds each, one
+at a time: about 11 minutes), and the six algorithms of the variant table on the default comparison,
+once with its networks and as a 3-seed study. Each compare record is saved with its networks (a study's runs
 without); index.json is rewritten.
 Run it on an otherwise idle machine: its timings go into the README.
 """
@@ -17,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from mamlviz import RunConfig, compare, presets, records, report, sweep
+from mamlviz import RunConfig, compare, presets, records, report, sweep, variants
 from mamlviz.analysis import study
 from mamlviz.run.executors import LocalExecutor
 from mamlviz.run.study_runner import run_study
@@ -25,6 +26,8 @@ from mamlviz.run.study_runner import run_study
 SWEEP_BASE = RunConfig(
     n_way=5, k_shot=1, k_query=3, inner_lr=0.4, outer_lr=0.001, meta_batch=4, train_tasks=4, device="cpu", path="loop"
 )
+SIX = presets.CPU_QUICK.replace(algorithms=",".join(variants.VARIANTS))
+SIX_LABEL = "Six algorithms: the default CPU comparison"
 RUNS = {
     "cpu_quick_demo": (
         "The app's default CPU comparison (5-way 1-shot, 3 queries, meta-batch 2, 300 tasks, outer lr 0.005), on 2 "
@@ -71,11 +74,25 @@ RUNS = {
         "CPU study: inner steps 1, 3, 5 x 3 seeds (CPU quick demo config)",
         lambda out: _study(out, "CPU study: inner steps 1, 3, 5 x 3 seeds (CPU quick demo config)"),
     ),
+    "six_algorithms_cpu": (
+        "The six algorithms (MAML, FOMAML, Reptile, ANIL, Meta-SGD, MAML++) on the app's default CPU comparison, "
+        "the same tasks for all, on 2 CPU cores",
+        SIX_LABEL,
+        lambda out: compare(SIX, label=SIX_LABEL, params_dir=out),
+    ),
+    "study_six_algorithms_cpu": (
+        "A study: the six algorithms on the default CPU comparison, seeds 0-2, one run at a time: means with 95 % "
+        "intervals and each algorithm's paired difference from MAML",
+        "CPU study: six algorithms x 3 seeds (CPU quick demo config)",
+        lambda out: _study(
+            out, "CPU study: six algorithms x 3 seeds (CPU quick demo config)", grid={"seed": [0, 1, 2]}, base=SIX
+        ),
+    ),
 }
 
 
-def _study(out: Path, label: str) -> dict:
-    plan = study.plan({"inner_steps": [1, 3, 5], "seed": [0, 1, 2]}, base=presets.CPU_QUICK)
+def _study(out: Path, label: str, grid=None, base=presets.CPU_QUICK) -> dict:
+    plan = study.plan(grid or {"inner_steps": [1, 3, 5], "seed": [0, 1, 2]}, base=base)
     executor = LocalExecutor()
     try:
         return run_study(plan, out, executor, label=label)

@@ -12,7 +12,9 @@ of a shared machine hits them all alike):
              torch.optim.Adam; each task's query loss backpropagated as it comes
     higher   the higher library's innerloop_ctx (optional: pip install higher; skipped if it is missing)
 
-for MAML and FOMAML. Prints the median ms per meta-iteration, the ratio peer / project (above 1: the
+for MAML and FOMAML; the other algorithms of the variant table (Reptile, ANIL, Meta-SGD, MAML++) are timed
+on the project's engine alone, in the same rotation (no peer implements them the same way). Prints the
+median ms per meta-iteration, the ratio peer / project (above 1: the
 project is faster) and the bytes each holds for backpropagation in one meta-iteration (saved-tensor
 hooks, exact), and writes them with the machine named to --out. A benchmark, not a test: the tests check
 exactness, never time.
@@ -31,8 +33,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from mamlviz import RunConfig
-from mamlviz.engine import measure, model
+from mamlviz import RunConfig, variants
+from mamlviz.engine import algorithms, measure, model
 from mamlviz.engine.data import load_data
 from mamlviz.engine.saved_memory import SavedCounter
 from mamlviz.engine.step import MetaStep
@@ -131,17 +133,23 @@ def run_config(name, what, changes, data, reps, higher):
     sampler = TaskSampler(data.train, cfg.n_way, cfg.k_shot, cfg.k_query, seed=0)
     batches = [sampler.sample(cfg.meta_batch) for _ in range(4)]
     rows = {}
-    for algorithm, first_order in (("maml", False), ("fomaml", True)):
+    for algorithm, v in variants.VARIANTS.items():
+        first_order, peers = v.first_order, algorithm in ("maml", "fomaml")
         contenders = {}
-        for path in ("loop", "tasks"):
-            step = MetaStep(path, model.init_params(cfg.n_way, 0), cfg, algorithm, batches[0])
+        for path in ("loop", "tasks") if peers else ("loop",):
+            params = algorithms.get(algorithm).complete(model.init_params(cfg.n_way, 0), cfg.inner_lr, cfg.inner_steps)
+            step = MetaStep(path, params, cfg, algorithm, batches[0], total=reps + 1)
             contenders["project" if path == "loop" else "project-tasks"] = lambda b, s=step: s(b)
-        net = PlainNet(cfg.n_way, 0)
-        opt = torch.optim.Adam(net.parameters(), lr=cfg.outer_lr)
-        contenders["plain"] = lambda b, net=net, opt=opt, fo=first_order: plain_step(
-            net, opt, b, cfg.inner_lr, cfg.inner_steps, fo
-        )
-        if higher is not None:
+        if not peers:  # MAML's project step in the same rotation: the ratio to it is measured under the same load
+            maml = MetaStep("loop", model.init_params(cfg.n_way, 0), cfg, "maml", batches[0])
+            contenders["maml"] = lambda b, s=maml: s(b)
+        if peers:
+            net = PlainNet(cfg.n_way, 0)
+            opt = torch.optim.Adam(net.parameters(), lr=cfg.outer_lr)
+            contenders["plain"] = lambda b, net=net, opt=opt, fo=first_order: plain_step(
+                net, opt, b, cfg.inner_lr, cfg.inner_steps, fo
+            )
+        if peers and higher is not None:
             hnet = PlainNet(cfg.n_way, 0)
             hopt, hinner = (
                 torch.optim.Adam(hnet.parameters(), lr=cfg.outer_lr),
@@ -166,6 +174,8 @@ def run_config(name, what, changes, data, reps, higher):
             }
         for c in contenders:
             row[c]["ratio_to_project"] = row[c]["ms_median"] / row["project"]["ms_median"]
+        if not peers:  # only the algorithm's own figures, and how it compares with MAML's in its rotation
+            row = {"project": {**row["project"], "maml_over_it": row["maml"]["ms_median"] / row["project"]["ms_median"]}}
         rows[algorithm] = row
         print(
             f"{name:8} {algorithm:7} "

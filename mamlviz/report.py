@@ -46,7 +46,12 @@ def sentence(words: str) -> str:
     return words[:1].upper() + words[1:]
 
 
+SAME_WITHIN = 1.05  # a ratio closer to 1 than this reads "as fast" / "the same": "1.0× slower" says nothing
+
+
 def speed_words(speedup: float) -> str:
+    if 1 / SAME_WITHIN < speedup < SAME_WITHIN:
+        return f"as fast to within {abs(1 - speedup) * 100:.0f} %"
     return f"{speedup:.1f}× faster" if speedup >= 1 else f"{1 / speedup:.1f}× slower"
 
 
@@ -195,7 +200,10 @@ def memory_words(record: dict) -> str | None:
         times = ""
         if n != ref and b:
             r = res[ref]["autograd_saved_bytes"] / b
-            times = f" ({r:.1f}× less than {L(ref)})" if r >= 1 else f" ({1 / r:.1f}× more than {L(ref)})"
+            if 1 / SAME_WITHIN < r < SAME_WITHIN:
+                times = f" (about as much as {L(ref)})"
+            else:
+                times = f" ({r:.1f}× less than {L(ref)})" if r >= 1 else f" ({1 / r:.1f}× more than {L(ref)})"
         held.append(f"{L(n)} {fmt_bytes(b)}{times}")
     peaks = ", ".join(f"{L(n)} {fmt_bytes(res[n]['peak_memory_bytes'])}" for n in names)
     return (

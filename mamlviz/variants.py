@@ -72,7 +72,8 @@ VARIANTS: dict[str, Variant] = {
             adapts="every parameter, on support and query examples together",
             rule="moves towards the adapted weights: meta-gradient (θ − φ_K) / α, the sum of the inner gradients",
             changes="drops the second-order term and the query loss: no split inside a task, no backward pass "
-            "through anything but the inner steps themselves",
+            "through anything but the inner steps themselves. With one inner step it is joint training on the "
+            "task's examples, whose labels are shuffled from task to task (the paper's §5): it needs several",
             paper="Nichol, Achiam and Schulman 2018, On First-Order Meta-Learning Algorithms",
             published=(
                 "Omniglot 5-way 1-shot 95.39 ± 0.09 %, 5-shot 98.90 ± 0.10 %; 20-way 1-shot 88.14 ± 0.15 %, "

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from mamlviz import presets, variants
+from mamlviz import RunConfig, presets, variants
 from mamlviz.charts import X_AXES, label
 from mamlviz.charts import compare as charts
 from mamlviz.run.jobs import rate_and_eta
@@ -161,6 +161,26 @@ def my_run(job_id: str, caps, registry) -> None:
         _results.show_results(snap["record"], key=job_id)
 
 
+def other_algorithm_runs(shown: dict, caps) -> None:
+    """A button for each cached comparison of another set of algorithms: it puts that run's settings in the
+    sidebar, and the page opens on it (a visitor of the hosted copy sees the six-algorithm run in one click)."""
+    index = _state.cached_index()
+    seen = {shown["config"]["algorithms"]}
+    for path, record in _state.of_kind("compare"):
+        algos = record["config"]["algorithms"]
+        if path.name not in index or algos in seen or record["status"] != "complete":
+            continue
+        seen.add(algos)
+        names = ", ".join(variants.label(n) for n in variants.in_record(record))
+        st.button(
+            f"Show the recorded run of {names}",
+            key=f"show-{path.name}",
+            on_click=form.apply_config,
+            args=(RunConfig.from_dict(record["config"]), caps),
+            help=f"{index[path.name]}. Puts its settings in the sidebar.",
+        )
+
+
 def opening_record(values: dict) -> None:
     """Before any run of one's own: the comparison that matches the sidebar, or the cached reference run,
     saying which and why."""
@@ -175,6 +195,7 @@ def opening_record(values: dict) -> None:
         f"Shown because {why}. Measured on {env['device_name']}, {env['date'][:10]}: its figures are that "
         "machine's. Press **Start** in the sidebar to train your own here."
     )
+    other_algorithm_runs(record, caps)
     x = x_axis("x-latest")
     _live.light_curves({n: r["curve"] for n, r in record["results"].items()}, x)  # drawn at once
     x_axis_choice("x-latest")

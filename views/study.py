@@ -154,6 +154,14 @@ def study_form(caps, registry) -> None:
         key="study-axes",
     )
     seeds = c2.multiselect("Seeds", SEED_CHOICES, default=[0, 1, 2], key="study-seeds")
+    algos = st.multiselect(
+        BY_NAME["algorithms"].label,
+        list(variants.VARIANTS),
+        default=list(variants.DEFAULT),
+        format_func=variants.label,
+        key="study-algorithms",
+        help="Every run of the study trains these side by side on the same tasks; each is compared with MAML.",
+    )
     values = {}
     cols = st.columns(max(1, len(axes)))
     for col, axis in zip(cols, axes):
@@ -169,10 +177,11 @@ def study_form(caps, registry) -> None:
     )
     problems = [f"Choose at least one value of {BY_NAME[a].label.lower()}." for a in axes if not values.get(a)]
     problems += ["Choose at least one seed."] if not seeds else []
+    problems += ["Choose at least one algorithm."] if not algos else []
     plan = None
     if not problems:
         try:
-            cfg = base.replace(train_tasks=int(tasks), eval_tasks=int(evals))
+            cfg = base.replace(train_tasks=int(tasks), eval_tasks=int(evals), algorithms=",".join(algos))
             plan = study.plan({**values, "seed": seeds}, base=cfg)
         except ValueError as e:
             problems.append(str(e))

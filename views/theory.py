@@ -1,4 +1,5 @@
-"""Theory: the two update rules, where the Hessian term sits, and when to use which."""
+"""Theory: the update rules, where the Hessian term sits, what each algorithm of the family drops or adds, and
+when to use which."""
 
 import streamlit as st
 
@@ -65,6 +66,63 @@ def update_rules() -> None:
         r"\theta \;\leftarrow\; \theta - \beta \sum_i \nabla_{\theta'} "
         r"\mathcal{L}^{\text{query}}_{\mathcal{T}_i}(\theta'_i)"
     )
+
+
+RULES = {  # each algorithm's outer update in symbols (its words, paper and figures are in the variant table)
+    "maml": r"g = \nabla_\theta\, \mathcal{L}^{q}\big(\phi_K(\theta)\big),\quad "
+    r"\phi_{k+1} = \phi_k - \alpha \nabla \mathcal{L}^{s}(\phi_k),\ \phi_0 = \theta",
+    "fomaml": r"g = \nabla_{\phi}\, \mathcal{L}^{q}(\phi)\big|_{\phi = \phi_K}",
+    "reptile": r"g = \frac{\theta - \phi_K}{\alpha} = \sum_{k<K} \nabla \mathcal{L}^{s \cup q}(\phi_k),\quad "
+    r"\phi_{k+1} = \phi_k - \alpha \nabla \mathcal{L}^{s \cup q}(\phi_k)",
+    "anil": r"g = \nabla_\theta\, \mathcal{L}^{q}\big(\theta_{\text{body}},\, w_K(\theta)\big),\quad "
+    r"w_{k+1} = w_k - \alpha \nabla_w \mathcal{L}^{s}(\theta_{\text{body}}, w_k),\ w_0 = \theta_{\text{head}}",
+    "metasgd": r"g = \nabla_{(\theta,\, \mathbf{a})}\, \mathcal{L}^{q}(\phi_K),\quad "
+    r"\phi_{k+1} = \phi_k - \mathbf{a} \odot \nabla \mathcal{L}^{s}(\phi_k)",
+    "mamlpp": r"g = \nabla_{(\theta,\, a,\, \gamma,\, \beta)} \sum_{k=1}^{K} v_k\, \mathcal{L}^{q}(\phi_k;\, "
+    r"\gamma_k, \beta_k),\quad \phi_{k+1} = \phi_k - a_{\ell,k} \nabla \mathcal{L}^{s}(\phi_k;\, \gamma_k, \beta_k)",
+}
+TASK_CODE = {
+    "maml": "MAML.task",
+    "fomaml": "FOMAML.task",
+    "reptile": "Reptile.task",
+    "anil": "ANIL.task",
+    "metasgd": "MetaSGD.task",
+    "mamlpp": "MAMLPlusPlus.task",
+}
+
+
+def the_family() -> None:
+    """One short section per algorithm of the variant table: its rule, what it drops or adds, its paper and its
+    published Omniglot figures, and the code that trains it here."""
+    st.subheader("The family: what each algorithm drops or adds")
+    st.markdown(
+        "Every algorithm below trains here on the same tasks from the same initialisation, through the same inner "
+        "loop, and is timed and measured the same way (pick them in the sidebar). $\\mathcal{L}^{s}$, "
+        "$\\mathcal{L}^{q}$: a task's support and query losses; $g$: the meta-gradient that the outer Adam step "
+        "follows, averaged over the tasks of a meta-batch."
+    )
+    names = list(variants.VARIANTS)
+    for tab, name in zip(st.tabs([variants.label(n) for n in names]), names):
+        v = variants.get(name)
+        with tab:
+            if name in RULES:
+                st.latex(RULES[name])
+            st.markdown(f"**Update.** {v.rule[0].upper() + v.rule[1:]}.  \n**Adapts** {v.adapts}.")
+            if v.changes:
+                st.markdown(f"**What it drops or adds.** {v.changes[0].upper() + v.changes[1:]}.")
+            if v.paper:
+                st.markdown(f"**Paper.** {v.paper}.")
+            for line in v.published:
+                st.markdown(f"- Published: {line}.")
+            if v.published:
+                st.caption(
+                    "Published figures come from long training on GPUs (tens of thousands of meta-iterations); "
+                    "the runs here are short and often on a CPU: compare the order and the costs, not the level."
+                )
+            if name in TASK_CODE:
+                with st.expander(f"The code that trains {v.label} here"):
+                    module = "engine.algorithms." + ("maml" if name == "fomaml" else name)
+                    st.code(source.function_source(module, TASK_CODE[name]), language="python", wrap_lines=True)
 
 
 def side_by_side() -> None:
@@ -223,8 +281,9 @@ def faq() -> None:
             st.markdown(answer)
 
 
-st.title("Theory: what the first-order shortcut drops")
+st.title("Theory: what each shortcut drops or adds")
 update_rules()
+the_family()
 side_by_side()
 intuition_and_advice()
 engine_code()
