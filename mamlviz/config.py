@@ -132,7 +132,7 @@ FIELDS: tuple[Field, ...] = (
     Field("k_query", int, 15, "Query images per class", "Query images per class in every task.", lo=1, hi=19),
     Field("meta_batch", int, 32, "Meta-batch (tasks per iteration)", lo=1, hi=256),
     Field("eval_tasks", int, 600, "Evaluation tasks",
-          "Held-out test tasks; the same ones for both variants and the baseline.", lo=10, hi=100_000, step=10),
+          "Held-out test tasks; the same ones for every variant and the baseline.", lo=10, hi=100_000, step=10),
     Field("eval_inner_steps", int, 3, "Inner steps at test", lo=1, hi=50),
     Field("seed", int, 0, "Seed", lo=0, hi=2**31 - 1),
     Field("alignment_points", int, 20, "Gradient-alignment points per variant",
@@ -142,7 +142,7 @@ FIELDS: tuple[Field, ...] = (
           "Wall-clock cap on each variant's training, in seconds.", lo=0.0, hi=86_400.0, optional=True,
           flag="--time-budget", step=5.0, widget_min=0.0),
     Field("fairness", str, "tasks", "Fair by",
-          "tasks: both variants see the same training tasks. time: both get the same training time (MAML's, or "
+          "tasks: every variant sees the same training tasks. time: all get the same training time (MAML's, or "
           "the time budget), so a faster variant sees more tasks.", choices=FAIRNESS),
     Field("device", str, "auto", "Device",
           "auto = the GPU when there is one. Times and memory are only comparable on one device.",

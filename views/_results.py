@@ -139,11 +139,25 @@ def why_they_differ(record: dict, key: str) -> None:
     if memory:
         st.markdown(memory)
     if fig is not None:
+        first = [L(n) for n in variants.in_record(record) if n in variants.VARIANTS and variants.get(n).first_order]
         st.markdown(
-            "FOMAML drops the Hessian term of MAML's meta-gradient. Below, every variant's meta-gradient and "
-            "MAML's exact one are computed at the same parameters and tasks: a cosine of 1 means the shortcut "
-            "loses nothing, 0 that it points in an unrelated direction."
+            "Below, every variant's meta-gradient and MAML's exact one are computed at the same parameters and "
+            "tasks: a cosine of 1 means the variant's step goes where MAML's does, 0 that it points in an unrelated "
+            "direction."
+            + (f" {' and '.join(first)} drop{'s' if len(first) == 1 else ''} the Hessian term." if first else "")
+            + " A second-order variant keeps it but changes what is optimised, so its cosine shows how far that "
+            "change turns the step."
         )
+        pairs = charts.alignment_pairs(record, every=True)
+        every = None
+        if len(pairs) > charts.ALIGNMENT_TRACES:
+            every = st.toggle(
+                "Every variant during every training",
+                key=f"align-every-{key}",
+                help="Off: each variant measured during its own training. On: each variant measured at every "
+                "variant's parameters along its training (line style: whose training).",
+            )
+            fig = charts.alignment(record, every=every)
         st.plotly_chart(fig, key=f"align-{key}")
         for line in report.alignment_words(record):
             st.markdown(f"- {line}")

@@ -32,7 +32,7 @@ FAQ = [
     ),
     (
         "What is the baseline?",
-        "The same random initialisation both variants start from, adapted to each test task with "
+        "The same random initialisation every variant starts from, adapted to each test task with "
         "the same inner steps but never meta-trained. Meta-learning is worth its cost only above it.",
     ),
 ]
@@ -68,26 +68,36 @@ def update_rules() -> None:
     )
 
 
-RULES = {  # each algorithm's outer update in symbols (its words, paper and figures are in the variant table)
-    "maml": r"g = \nabla_\theta\, \mathcal{L}^{q}\big(\phi_K(\theta)\big),\quad "
-    r"\phi_{k+1} = \phi_k - \alpha \nabla \mathcal{L}^{s}(\phi_k),\ \phi_0 = \theta",
-    "fomaml": r"g = \nabla_{\phi}\, \mathcal{L}^{q}(\phi)\big|_{\phi = \phi_K}",
-    "reptile": r"g = \frac{\theta - \phi_K}{\alpha} = \sum_{k<K} \nabla \mathcal{L}^{s \cup q}(\phi_k),\quad "
-    r"\phi_{k+1} = \phi_k - \alpha \nabla \mathcal{L}^{s \cup q}(\phi_k)",
-    "anil": r"g = \nabla_\theta\, \mathcal{L}^{q}\big(\theta_{\text{body}},\, w_K(\theta)\big),\quad "
-    r"w_{k+1} = w_k - \alpha \nabla_w \mathcal{L}^{s}(\theta_{\text{body}}, w_k),\ w_0 = \theta_{\text{head}}",
-    "metasgd": r"g = \nabla_{(\theta,\, \mathbf{a})}\, \mathcal{L}^{q}(\phi_K),\quad "
-    r"\phi_{k+1} = \phi_k - \mathbf{a} \odot \nabla \mathcal{L}^{s}(\phi_k)",
-    "mamlpp": r"g = \nabla_{(\theta,\, a,\, \gamma,\, \beta)} \sum_{k=1}^{K} v_k\, \mathcal{L}^{q}(\phi_k;\, "
-    r"\gamma_k, \beta_k),\quad \phi_{k+1} = \phi_k - a_{\ell,k} \nabla \mathcal{L}^{s}(\phi_k;\, \gamma_k, \beta_k)",
+RULES = {  # each algorithm's outer update in symbols, two short lines (a phone's width); words in the variant table
+    "maml": r"\begin{gathered} g = \nabla_\theta\, \mathcal{L}^{q}\big(\phi_K(\theta)\big) \\ "
+    r"\phi_{k+1} = \phi_k - \alpha \nabla \mathcal{L}^{s}(\phi_k),\ \phi_0 = \theta \end{gathered}",
+    "fomaml": r"\begin{gathered} g = \nabla_{\phi}\, \mathcal{L}^{q}(\phi)\big|_{\phi = \phi_K} \\ "
+    r"\text{the same inner steps as MAML} \end{gathered}",
+    "reptile": r"\begin{gathered} g = \frac{\theta - \phi_K}{\alpha} = \sum_{k<K} \nabla \mathcal{L}^{s \cup q}(\phi_k) "
+    r"\\ \phi_{k+1} = \phi_k - \alpha \nabla \mathcal{L}^{s \cup q}(\phi_k) \end{gathered}",
+    "anil": r"\begin{gathered} g = \nabla_\theta\, \mathcal{L}^{q}\big(\theta_{\text{body}},\, w_K(\theta)\big) \\ "
+    r"w_{k+1} = w_k - \alpha \nabla_w \mathcal{L}^{s}(\theta_{\text{body}}, w_k),\ w_0 = \theta_{\text{head}} "
+    r"\end{gathered}",
+    "metasgd": r"\begin{gathered} g = \nabla_{(\theta,\, \mathbf{a})}\, \mathcal{L}^{q}(\phi_K) \\ "
+    r"\phi_{k+1} = \phi_k - \mathbf{a} \odot \nabla \mathcal{L}^{s}(\phi_k) \end{gathered}",
+    "mamlpp": r"\begin{gathered} g = \nabla_{(\theta,\, a,\, \gamma,\, \beta)} \sum_{k=1}^{K} v_k\, "
+    r"\mathcal{L}^{q}(\phi_k;\, \gamma_k, \beta_k) \\ "
+    r"\phi_{k+1} = \phi_k - a_{\ell,k} \nabla \mathcal{L}^{s}(\phi_k;\, \gamma_k, \beta_k) \end{gathered}",
 }
-TASK_CODE = {
-    "maml": "MAML.task",
-    "fomaml": "FOMAML.task",
-    "reptile": "Reptile.task",
-    "anil": "ANIL.task",
-    "metasgd": "MetaSGD.task",
-    "mamlpp": "MAMLPlusPlus.task",
+
+SYMBOLS = {
+    "anil": "$w$: the head's weights, the only ones the inner loop changes.",
+    "metasgd": "$\\mathbf{a}$: the learned step sizes, one per weight, meta-learned with $\\theta$.",
+    "mamlpp": "$v_k$: the multi-step loss's weights (annealed to the last step); $a_{\\ell,k}$: layer "
+    "$\\ell$'s learned step size at step $k$; $\\gamma_k, \\beta_k$: step $k$'s batch-norm weights and biases.",
+}
+TASK_CODE = {  # where each algorithm's training step is: MAML and FOMAML share the engine's tuned per-task loop
+    "maml": ("engine.meta", "_loop_meta_gradient"),
+    "fomaml": ("engine.meta", "_loop_meta_gradient"),
+    "reptile": ("engine.algorithms.reptile", "Reptile.task"),
+    "anil": ("engine.algorithms.anil", "ANIL.task"),
+    "metasgd": ("engine.algorithms.metasgd", "MetaSGD.task"),
+    "mamlpp": ("engine.algorithms.mamlpp", "MAMLPlusPlus.task"),
 }
 
 
@@ -107,6 +117,8 @@ def the_family() -> None:
         with tab:
             if name in RULES:
                 st.latex(RULES[name])
+            if name in SYMBOLS:
+                st.caption(SYMBOLS[name])
             st.markdown(f"**Update.** {v.rule[0].upper() + v.rule[1:]}.  \n**Adapts** {v.adapts}.")
             if v.changes:
                 st.markdown(f"**What it drops or adds.** {v.changes[0].upper() + v.changes[1:]}.")
@@ -120,9 +132,8 @@ def the_family() -> None:
                     "the runs here are short and often on a CPU: compare the order and the costs, not the level."
                 )
             if name in TASK_CODE:
-                with st.expander(f"The code that trains {v.label} here"):
-                    module = "engine.algorithms." + ("maml" if name == "fomaml" else name)
-                    st.code(source.function_source(module, TASK_CODE[name]), language="python", wrap_lines=True)
+                with st.expander(f"The code that trains {v.label} here (one task's step)"):
+                    st.code(source.function_source(*TASK_CODE[name]), language="python", wrap_lines=True)
 
 
 def side_by_side() -> None:

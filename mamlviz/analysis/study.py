@@ -137,7 +137,7 @@ def run_state(status: str) -> str:
 
 
 def complete_runs(done: dict[str, dict]) -> list[dict]:
-    """The runs a study's figures count: complete, with test results for both variants."""
+    """The runs a study's figures count: complete, with test results for every variant."""
     return [r for r in done.values() if _complete(r)]
 
 

@@ -148,13 +148,28 @@ def result_bars(record: dict) -> go.Figure:
     return fig
 
 
-def alignment(record: dict) -> go.Figure | None:
+ALIGNMENT_TRACES = 4  # more (owner, variant) pairs than this: each variant during its own training only
+
+
+def alignment_pairs(record: dict, every: bool | None = None) -> list[tuple[str, str]]:
+    """The (whose training, which variant) curves to draw: all of them when ``every`` or when they are few;
+    else each variant during its own training, the one a reader asks about first."""
+    curves_ = {n: record["results"][n].get("alignment") for n in variants.in_record(record)}
+    pairs = [(during, other) for during, a in curves_.items() if a for other in a["variants"]]
+    if every or (every is None and len(pairs) <= ALIGNMENT_TRACES):
+        return pairs
+    return [(during, other) for during, other in pairs if during == other]
+
+
+def alignment(record: dict, every: bool | None = None) -> go.Figure | None:
     """Each variant's meta-gradient against the reference's over each variant's training: the cosine, the
     size of the difference, and per layer the cosine at the end of training. Colour: the variant compared
-    with the reference; line style: whose training it was measured during."""
+    with the reference; line style: whose training it was measured during. With many variants, only each
+    one during its own training unless ``every`` (``alignment_pairs``)."""
     curves_ = {n: record["results"][n].get("alignment") for n in variants.in_record(record)}
     if not any(curves_.values()):
         return None
+    pairs = alignment_pairs(record, every)
     ref = next(a["reference"] for a in curves_.values() if a)
     fig = make_subplots(
         rows=1,
@@ -169,6 +184,8 @@ def alignment(record: dict) -> go.Figure | None:
         if not a:
             continue
         for other, g in a["variants"].items():
+            if (during, other) not in pairs:
+                continue
             name = f"{L(other)}, during {L(during)}'s training"
             common = dict(
                 line=dict(color=variants.color(other), dash=variants.dash(during)),

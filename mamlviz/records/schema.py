@@ -116,7 +116,7 @@ class AlignmentCurve:
 
 @dataclass
 class ParamsFile:
-    """The initialisation and both trained networks, as safetensors beside the record."""
+    """The initialisation and every trained network, as safetensors beside the record."""
 
     file: str = _(pattern=r"^[A-Za-z0-9_.-]+\.safetensors$")  # a name in the record's folder, nothing else
     sha256: str = _(pattern="^[0-9a-f]{64}$")
