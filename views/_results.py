@@ -154,8 +154,8 @@ def why_they_differ(record: dict, key: str) -> None:
             every = st.toggle(
                 "Every variant during every training",
                 key=f"align-every-{key}",
-                help="Off: each variant measured during its own training. On: each variant measured at every "
-                "variant's parameters along its training (line style: whose training).",
+                help="Off: each variant measured during its own training. On: each variant also measured at "
+                "MAML's parameters along MAML's training (line style: whose training).",
             )
             fig = charts.alignment(record, every=every)
         st.plotly_chart(fig, key=f"align-{key}")

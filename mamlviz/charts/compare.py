@@ -152,8 +152,9 @@ ALIGNMENT_TRACES = 4  # more (owner, variant) pairs than this: each variant duri
 
 
 def alignment_pairs(record: dict, every: bool | None = None) -> list[tuple[str, str]]:
-    """The (whose training, which variant) curves to draw: all of them when ``every`` or when they are few;
-    else each variant during its own training, the one a reader asks about first."""
+    """The (whose training, which variant) curves to draw: all of them (each variant during its own training
+    and the reference's) when ``every`` or when they are few; else each variant during its own training, the
+    one a reader asks about first."""
     curves_ = {n: record["results"][n].get("alignment") for n in variants.in_record(record)}
     pairs = [(during, other) for during, a in curves_.items() if a for other in a["variants"]]
     if every or (every is None and len(pairs) <= ALIGNMENT_TRACES):

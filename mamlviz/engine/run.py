@@ -116,8 +116,8 @@ def _protocol(cfg: RunConfig, device: torch.device, path: str, kind=records.Prot
         alignment=(
             f"each variant's mean meta-gradient against {variants.label(variants.reference_of(cfg.variants))}'s on "
             f"a fixed probe batch of {probe_tasks(cfg, device)} training tasks, at {cfg.alignment_points} evenly "
-            "spaced points of each variant's training (the first at the initialisation), measured after training, "
-            "outside its time and memory"
+            "spaced points of its own training and of the reference's (the first at the initialisation), measured "
+            "after training, outside its time and memory"
             if cfg.alignment_points and len(cfg.variants) > 1
             else "not measured (alignment_points = 0)"
             if not cfg.alignment_points
@@ -145,9 +145,9 @@ def _analysis(name: str, snapshots, cfg: RunConfig, s: _Setup) -> tuple[int, rec
     )
     n = probe_tasks(cfg, s.device)
     probe = TaskBatch(batch.xs[:n], batch.ys[:n], batch.xq[:n], batch.yq[:n])
-    curve = alignment_curve(
-        snapshots, probe, inner_lr=cfg.inner_lr, inner_steps=cfg.inner_steps, names=cfg.variants, owner=name
-    )
+    ref = variants.reference_of(cfg.variants)
+    names = cfg.variants if name == ref else [ref, name]  # along another's training: it against the reference
+    curve = alignment_curve(snapshots, probe, inner_lr=cfg.inner_lr, inner_steps=cfg.inner_steps, names=names, owner=name)
     return saved, curve
 
 

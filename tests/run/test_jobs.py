@@ -127,7 +127,7 @@ for page in ("views/theory.py", "views/scaling.py", "views/adapt.py", "views/stu
     at.switch_page(page).run()
     assert not at.exception, (page, at.exception)
     if page == "views/study.py":  # the cached study is shown; running one here is off, and says why
-        assert any(s.value.startswith("Complete: 9 comparisons") for s in at.success)
+        assert any(s.value.startswith("Complete: ") and "comparisons" in s.value for s in at.success)
         assert [b for b in at.button if b.label == "Start study"][0].disabled
         assert any("PyTorch is not installed" in e.value for e in at.error)
 assert "torch" not in [m for m in sys.modules if sys.modules[m] is not None]
