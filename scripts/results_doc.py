@@ -142,7 +142,7 @@ def _engine_speed(path: Path) -> list[str]:
                     cells.append("–")
                 elif "maml_over_it" in v:  # an algorithm only the project implements: its ratio to MAML
                     cells.append(
-                        f"{v['ms_median']:.1f} ms (MAML's time {v['maml_over_it']:.2f}× it), "
+                        f"{v['ms_median']:.1f} ms ({1 / v['maml_over_it']:.2f}× MAML's), "
                         f"{report.fmt_bytes(v['saved_bytes'])}"
                     )
                 else:
@@ -152,7 +152,7 @@ def _engine_speed(path: Path) -> list[str]:
     if any(len(c["results"]) > 2 for c in bench["configs"]):
         out += [
             "The algorithms beyond MAML and FOMAML are timed on the project's per-task loop only, in turn with a MAML",
-            "step of the project's so that the ratio to MAML is measured under the same load.",
+            "step of the project's, so that the ratio to MAML's time (in brackets) is measured under the same load.",
             "",
         ]
     return out

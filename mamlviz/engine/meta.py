@@ -243,24 +243,10 @@ def adapted_accuracy(
         forward = model.forward_fused
     with torch.enable_grad():
         kw = dict(inner_lr=inner_lr, inner_steps=inner_steps, forward=forward)
-        if type(alg).adapt is not algorithms.Algorithm.adapt:  # its own inner loop, one task at a time or vmapped
-            if path == "vmap":
-
-                def own(xs_t, ys_t, xq_t, yq_t):
-                    fast = alg.adapt(params, xs_t, ys_t, how="func-const", **kw)
-                    return query_loss_acc(fast, xq_t, yq_t, forward)[1]
-
-                return vmap(own)(xs, ys, xq, yq).detach()
-            accs = []
-            for t in range(xs.shape[0]):
-                fast = alg.adapt(params, xs[t], ys[t], how="const", **kw)
-                with torch.no_grad():
-                    accs.append(query_loss_acc(fast, xq[t], yq[t], forward)[1])
-            return torch.stack(accs)
-        params = alg.network(params)
-        if path == "tasks" and forward is model.forward:  # every task at once, no graph kept between steps
+        plain = type(alg).adapt is algorithms.Algorithm.adapt  # plain gradient steps on every weight
+        if plain and path == "tasks" and forward is model.forward:  # every task at once, no graph between steps
             t = xs.shape[0]
-            fast = {k: v.expand(t, *v.shape).clone() for k, v in params.items()}
+            fast = {k: v.expand(t, *v.shape).clone() for k, v in alg.network(params).items()}
             fast = inner.adapt(
                 fast, xs, ys, inner_lr=inner_lr, inner_steps=inner_steps, how="const", loss=_tasks_support_loss
             )
@@ -269,13 +255,13 @@ def adapted_accuracy(
         if path == "vmap":
 
             def task(xs_t, ys_t, xq_t, yq_t):
-                fast = inner.adapt(params, xs_t, ys_t, how="func", **kw)
+                fast = alg.adapt(params, xs_t, ys_t, how="func-const", **kw)
                 return query_loss_acc(fast, xq_t, yq_t, forward)[1]
 
             return vmap(task)(xs, ys, xq, yq).detach()
         accs = []
-        for t in range(xs.shape[0]):
-            fast = inner.adapt(params, xs[t], ys[t], how="const", **kw)
+        for t in range(xs.shape[0]):  # one task at a time (the tasks path of the others' own inner loops too)
+            fast = alg.adapt(params, xs[t], ys[t], how="const", **kw)
             with torch.no_grad():
                 accs.append(query_loss_acc(fast, xq[t], yq[t], forward)[1])
         return torch.stack(accs)

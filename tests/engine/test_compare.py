@@ -30,7 +30,7 @@ def test_tiny_comparison_learns_and_is_fully_measured(tiny_record):
     assert r["chance"] == pytest.approx(0.2)
     assert r["environment"]["device"] == "cpu" and r["environment"]["torch"] == torch.__version__
     assert r["protocol"]["test_inner_steps"] == 2 and "transductive" in r["protocol"]["batch_norm"]
-    assert r["setup"]["path"] in ("loop", "vmap")
+    assert r["setup"]["path"] in ("loop", "vmap", "tasks")  # whichever was measured fastest here
     json.dumps(r, allow_nan=False)
 
 
