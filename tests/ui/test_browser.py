@@ -208,7 +208,7 @@ def test_a_study_from_the_studies_page_updates_by_itself(server, browser):
     assert page.get_by_text("Finished: study", exact=False).count() == 1, seen
     assert len(seen) >= 3, f"the study's progress did not update by itself: {sorted(seen)}"
     page.get_by_text("Complete: 9 comparisons (9 done)", exact=False).first.wait_for(timeout=30_000)
-    assert page.get_by_text("accuracy − MAML's (points)").count() >= 1
+    page.get_by_text("accuracy − MAML's (points)").first.wait_for(timeout=30_000)  # the chart draws after the text
     studies = [p for p in runs.glob("*.json") if '"kind": "study"' in p.read_text()]
     assert len(studies) == 1
 
