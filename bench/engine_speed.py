@@ -175,7 +175,9 @@ def run_config(name, what, changes, data, reps, higher):
         for c in contenders:
             row[c]["ratio_to_project"] = row[c]["ms_median"] / row["project"]["ms_median"]
         if not peers:  # only the algorithm's own figures, and how it compares with MAML's in its rotation
-            row = {"project": {**row["project"], "maml_over_it": row["maml"]["ms_median"] / row["project"]["ms_median"]}}
+            row = {
+                "project": {**row["project"], "maml_over_it": row["maml"]["ms_median"] / row["project"]["ms_median"]}
+            }
         rows[algorithm] = row
         print(
             f"{name:8} {algorithm:7} "

@@ -146,7 +146,9 @@ def _engine_speed(path: Path) -> list[str]:
                         f"{report.fmt_bytes(v['saved_bytes'])}"
                     )
                 else:
-                    cells.append(f"{v['ms_median']:.1f} ms ({v['ratio_to_project']:.2f}×), {report.fmt_bytes(v['saved_bytes'])}")
+                    cells.append(
+                        f"{v['ms_median']:.1f} ms ({v['ratio_to_project']:.2f}×), {report.fmt_bytes(v['saved_bytes'])}"
+                    )
             out.append(f"| {L(alg)} | " + " | ".join(cells) + " |")
         out.append("")
     if any(len(c["results"]) > 2 for c in bench["configs"]):
@@ -185,7 +187,7 @@ def render(folder: Path = paths.CACHED_RUNS) -> str:
         "every run above uses the 28×28 array, so its time and memory ratios are not the seed's protocol.",
         "",
     ]
-    for n, v in variants.VARIANTS.items():
+    for v in variants.VARIANTS.values():
         out += [f"- **{v.label}** ({v.paper}): " + "; ".join(v.published) + "." if v.published else f"- **{v.label}**"]
     out += [f"- {SEED_TUTORIAL}"]
     out += ["", "GPU: no run recorded yet (no GPU has been lent to a session); `bench/reference_runs.py` is ready.", ""]

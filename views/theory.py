@@ -73,8 +73,9 @@ RULES = {  # each algorithm's outer update in symbols, two short lines (a phone'
     r"\phi_{k+1} = \phi_k - \alpha \nabla \mathcal{L}^{s}(\phi_k),\ \phi_0 = \theta \end{gathered}",
     "fomaml": r"\begin{gathered} g = \nabla_{\phi}\, \mathcal{L}^{q}(\phi)\big|_{\phi = \phi_K} \\ "
     r"\text{the same inner steps as MAML} \end{gathered}",
-    "reptile": r"\begin{gathered} g = \frac{\theta - \phi_K}{\alpha} = \sum_{k<K} \nabla \mathcal{L}^{s \cup q}(\phi_k) "
-    r"\\ \phi_{k+1} = \phi_k - \alpha \nabla \mathcal{L}^{s \cup q}(\phi_k) \end{gathered}",
+    "reptile": r"\begin{gathered} g = \frac{\theta - \phi_K}{\alpha} = "
+    r"\sum_{k<K} \nabla \mathcal{L}^{s \cup q}(\phi_k) \\ "
+    r"\phi_{k+1} = \phi_k - \alpha \nabla \mathcal{L}^{s \cup q}(\phi_k) \end{gathered}",
     "anil": r"\begin{gathered} g = \nabla_\theta\, \mathcal{L}^{q}\big(\theta_{\text{body}},\, w_K(\theta)\big) \\ "
     r"w_{k+1} = w_k - \alpha \nabla_w \mathcal{L}^{s}(\theta_{\text{body}}, w_k),\ w_0 = \theta_{\text{head}} "
     r"\end{gathered}",

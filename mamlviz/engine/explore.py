@@ -83,7 +83,9 @@ def load_params(record_path: str | Path, record: dict) -> dict[str, dict[str, to
     expected = {  # each network's entries: the plain network's, and what its algorithm learns besides
         m: {
             k: tuple(v.shape)
-            for k, v in (net if m == "init" else algorithms.get(m).complete(net, cfg["inner_lr"], cfg["inner_steps"])).items()
+            for k, v in (
+                net if m == "init" else algorithms.get(m).complete(net, cfg["inner_lr"], cfg["inner_steps"])
+            ).items()
         }
         for m in models
     }

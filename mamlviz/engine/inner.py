@@ -79,7 +79,7 @@ def adapt(
         if trace is not None:
             trace(k, params)
         if func:
-            g = grad(lambda a, step=k: loss(seen({**params, **a}, step), x, y))({n: params[n] for n in keys})
+            g = grad(lambda a, p=params, step=k: loss(seen({**p, **a}, step), x, y))({n: params[n] for n in keys})
             if how == "func-const":
                 g = {n: v.detach() for n, v in g.items()}
         else:

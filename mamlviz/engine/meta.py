@@ -205,7 +205,9 @@ def meta_gradient(
         if path in ("loop", "tasks") and forward is model.forward:
             forward = model.forward_fused
         impl = _algorithm_vmap if path == "vmap" else _algorithm_loop
-        return impl(alg, params, xs, ys, xq, yq, inner_lr=inner_lr, inner_steps=inner_steps, forward=forward, state=state)
+        return impl(
+            alg, params, xs, ys, xq, yq, inner_lr=inner_lr, inner_steps=inner_steps, forward=forward, state=state
+        )
     if any(k.startswith(algorithms.LEARNED) for k in params):  # another algorithm's: the plain network inside
         params = algorithms.network(params)
     impl = {"loop": _loop_meta_gradient, "vmap": _vmap_meta_gradient, "tasks": _tasks_meta_gradient}.get(path)

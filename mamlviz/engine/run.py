@@ -147,7 +147,9 @@ def _analysis(name: str, snapshots, cfg: RunConfig, s: _Setup) -> tuple[int, rec
     probe = TaskBatch(batch.xs[:n], batch.ys[:n], batch.xq[:n], batch.yq[:n])
     ref = variants.reference_of(cfg.variants)
     names = cfg.variants if name == ref else [ref, name]  # along another's training: it against the reference
-    curve = alignment_curve(snapshots, probe, inner_lr=cfg.inner_lr, inner_steps=cfg.inner_steps, names=names, owner=name)
+    curve = alignment_curve(
+        snapshots, probe, inner_lr=cfg.inner_lr, inner_steps=cfg.inner_steps, names=names, owner=name
+    )
     return saved, curve
 
 

@@ -136,7 +136,9 @@ def select_path(cfg: RunConfig, device: torch.device, data: Data, init: dict) ->
     for path in candidate_paths(device):
         try:
             ref = variants.reference_of(cfg.variants)
-            params = algorithms.get(ref).complete({k: v.clone() for k, v in init.items()}, cfg.inner_lr, cfg.inner_steps)
+            params = algorithms.get(ref).complete(
+                {k: v.clone() for k, v in init.items()}, cfg.inner_lr, cfg.inner_steps
+            )
             steps[path] = MetaStep(path, params, cfg, ref, warm_batch=batch)
             steps[path](batch)  # warm-up
         except Exception as e:  # a path that fails here is simply not chosen, and the reason is kept

@@ -125,7 +125,9 @@ def _v3_to_v4(record: dict) -> dict:
     existed, so a compare or sweep record gets their one part. Nothing measured changes."""
     protocol = record.get("protocol")
     if isinstance(protocol, dict) and record.get("kind") in ("compare", "sweep"):
-        names = record.get("results") or {p.get("algorithm"): 1 for p in record.get("points", []) if isinstance(p, dict)}
+        names = record.get("results") or {
+            p.get("algorithm"): 1 for p in record.get("points", []) if isinstance(p, dict)
+        }
         protocol.setdefault("algorithms", {n: FIRST_ORDER_PARTS[n] for n in names if n in FIRST_ORDER_PARTS})
     record["version"] = 4
     return record

@@ -4,11 +4,10 @@ reference written from its definition (issue 22), and the learned step sizes by 
 import pytest
 import torch
 import torch.nn.functional as F
+from engine.test_gradients import _flat, _smooth_forward, _tasks, _unit_directions
 
 from mamlviz.engine import algorithms, meta, model
 from mamlviz.engine.algorithms import mamlpp
-
-from engine.test_gradients import _flat, _smooth_forward, _tasks, _unit_directions
 
 NEW = ("reptile", "anil", "metasgd", "mamlpp")
 
@@ -38,7 +37,9 @@ def _anil(params, xs, ys, xq, yq, lr, steps, forward, **_):
     for t in range(xs.shape[0]):
         head = {k: leaves[k] for k in ("head.weight", "head.bias")}
         for _ in range(steps):
-            g = torch.autograd.grad(_ce(forward, {**leaves, **head}, xs[t], ys[t]), list(head.values()), create_graph=True)
+            g = torch.autograd.grad(
+                _ce(forward, {**leaves, **head}, xs[t], ys[t]), list(head.values()), create_graph=True
+            )
             head = {k: w - lr * gk for (k, w), gk in zip(head.items(), g)}
         total = total + _ce(forward, {**leaves, **head}, xq[t], yq[t])
     (total / xs.shape[0]).backward()
@@ -108,7 +109,9 @@ def test_each_algorithm_matches_its_plain_float64_reference(name, path, steps):
     state = _state(steps) if name == "mamlpp" else None
     weights = state["msl"].double() if state else None
     ref = REFERENCES[name](params, *args, 0.1, steps, model.forward, weights=weights)
-    got, loss, acc = meta.meta_gradient(params, *args, inner_lr=0.1, inner_steps=steps, algorithm=name, path=path, state=state)
+    got, loss, acc = meta.meta_gradient(
+        params, *args, inner_lr=0.1, inner_steps=steps, algorithm=name, path=path, state=state
+    )
     assert set(got) == set(params)  # a gradient for every entry, learned step sizes included
     err = (_flat(got) - _flat({k: ref[k] for k in got})).norm() / _flat(ref).norm()
     assert err < 1e-10, f"{name} {path}: relative error {err:.2e}"
@@ -144,7 +147,15 @@ def test_learned_step_sizes_match_finite_differences(name):
     def objective(p):
         total = 0
         for t in range(args[0].shape[0]):
-            value, _, _ = alg.task(p, *(a[t] for a in args), inner_lr=0.1, inner_steps=steps, forward=_smooth_forward, how="graph", state=state)
+            value, _, _ = alg.task(
+                p,
+                *(a[t] for a in args),
+                inner_lr=0.1,
+                inner_steps=steps,
+                forward=_smooth_forward,
+                how="graph",
+                state=state,
+            )
             total = total + value.detach()
         return total / args[0].shape[0]
 
@@ -164,7 +175,9 @@ def test_generic_driver_gives_maml_and_fomaml_as_their_own_paths():
     for name in ("maml", "fomaml"):
         tuned = meta.meta_gradient(params, *args, inner_lr=0.1, inner_steps=2, algorithm=name, path="loop")[0]
         for impl in (meta._algorithm_loop, meta._algorithm_vmap):
-            got = impl(algorithms.get(name), params, *args, inner_lr=0.1, inner_steps=2, forward=model.forward, state=None)[0]
+            got = impl(
+                algorithms.get(name), params, *args, inner_lr=0.1, inner_steps=2, forward=model.forward, state=None
+            )[0]
             assert (_flat(got) - _flat(tuned)).norm() / _flat(tuned).norm() < 1e-10
 
 

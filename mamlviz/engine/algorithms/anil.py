@@ -26,17 +26,36 @@ class ANIL(Algorithm):
         norm = _NORMS.get(forward)
         if norm is None:  # another network: the head adapts through its whole forward (the same function)
             fast = inner.adapt(
-                params, x, y, inner_lr=inner_lr, inner_steps=inner_steps, forward=forward, how=how, keys=model.HEAD, trace=trace
+                params,
+                x,
+                y,
+                inner_lr=inner_lr,
+                inner_steps=inner_steps,
+                forward=forward,
+                how=how,
+                keys=model.HEAD,
+                trace=trace,
             )
             return fast, None
         features = model.body(params, x, norm=norm)
         see = None if trace is None else (lambda k, head: trace(k, {**params, **head}))
         head = {k: params[k] for k in model.HEAD}
-        head = inner.adapt(head, features, y, inner_lr=inner_lr, inner_steps=inner_steps, forward=_head, how=how, trace=see)
+        head = inner.adapt(
+            head, features, y, inner_lr=inner_lr, inner_steps=inner_steps, forward=_head, how=how, trace=see
+        )
         return {**params, **head}, norm
 
     def adapt(self, params, x, y, *, inner_lr, inner_steps, forward=model.forward, how="const", trace=None):
-        return self._adapt(self.network(params), x, y, inner_lr=inner_lr, inner_steps=inner_steps, forward=forward, how=how, trace=trace)[0]
+        return self._adapt(
+            self.network(params),
+            x,
+            y,
+            inner_lr=inner_lr,
+            inner_steps=inner_steps,
+            forward=forward,
+            how=how,
+            trace=trace,
+        )[0]
 
     def task(self, params, xs, ys, xq, yq, *, inner_lr, inner_steps, forward, how, state):
         fast, norm = self._adapt(

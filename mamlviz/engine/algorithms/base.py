@@ -48,7 +48,9 @@ class Algorithm:
     def complete(self, params: Params, inner_lr: float, inner_steps: int) -> Params:
         """``params`` with the learned entries it lacks added at their initial values (a plain network becomes
         this algorithm's starting point)."""
-        missing = {k: v for k, v in self.learned(self.network(params), inner_lr, inner_steps).items() if k not in params}
+        missing = {
+            k: v for k, v in self.learned(self.network(params), inner_lr, inner_steps).items() if k not in params
+        }
         return {**params, **missing} if missing else params
 
     def network(self, params: Params) -> Params:
@@ -77,7 +79,14 @@ class Algorithm:
     ) -> Params:
         """Plain gradient steps on every network entry (MAML, FOMAML, Reptile at test)."""
         return inner.adapt(
-            self.network(params), x, y, inner_lr=inner_lr, inner_steps=inner_steps, forward=forward, how=how, trace=trace
+            self.network(params),
+            x,
+            y,
+            inner_lr=inner_lr,
+            inner_steps=inner_steps,
+            forward=forward,
+            how=how,
+            trace=trace,
         )
 
     def task(self, params, xs, ys, xq, yq, *, inner_lr, inner_steps, forward, how, state):

@@ -1,7 +1,7 @@
 """MAML (Finn et al. 2017) and its first-order shortcut FOMAML.
 
-    MAML:    ∇θ L_query(φ_K(θ))             through the inner loop, Hessian term included
-    FOMAML:  ∇φ L_query(φ_K)  at φ = φ_K     the inner loop treated as a constant
+MAML:    ∇θ L_query(φ_K(θ))             through the inner loop, Hessian term included
+FOMAML:  ∇φ L_query(φ_K)  at φ = φ_K     the inner loop treated as a constant
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ class MAML(Algorithm):
     parts = {"second-order meta-gradient": "on"}
 
     def task(self, params, xs, ys, xq, yq, *, inner_lr, inner_steps, forward, how, state):
-        fast = inner.adapt(params, xs, ys, inner_lr=inner_lr, inner_steps=inner_steps, forward=forward, how=second_order_how(how))
+        fast = inner.adapt(
+            params, xs, ys, inner_lr=inner_lr, inner_steps=inner_steps, forward=forward, how=second_order_how(how)
+        )
         loss, acc = inner.query_loss_acc(fast, xq, yq, forward)
         return loss, loss, acc
 
@@ -26,12 +28,16 @@ class FOMAML(Algorithm):
     parts = {"second-order meta-gradient": "off (first order)"}
 
     def task(self, params, xs, ys, xq, yq, *, inner_lr, inner_steps, forward, how, state):
-        fast = inner.adapt(params, xs, ys, inner_lr=inner_lr, inner_steps=inner_steps, forward=forward, how=first_order_how(how))
+        fast = inner.adapt(
+            params, xs, ys, inner_lr=inner_lr, inner_steps=inner_steps, forward=forward, how=first_order_how(how)
+        )
         fast = {k: v.detach() for k, v in fast.items()}
         if how.startswith("func"):
             from torch.func import grad
 
-            g, (loss, acc) = grad(lambda f: (lambda la: (la[0], la))(inner.query_loss_acc(f, xq, yq, forward)), has_aux=True)(fast)
+            g, (loss, acc) = grad(
+                lambda f: (lambda la: (la[0], la))(inner.query_loss_acc(f, xq, yq, forward)), has_aux=True
+            )(fast)
         else:
             import torch
 

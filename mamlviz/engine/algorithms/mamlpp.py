@@ -58,7 +58,9 @@ class MAMLPlusPlus(Algorithm):
             "per-step batch-norm weights and biases": "learned (step.bn<b>.*, shape [K, 64]), not adapted inside",
             "outer learning rate": f"cosine-annealed to {MIN_LR_FACTOR:g} of it",
             "derivative-order annealing": (
-                f"first order for the first {self.first_order_until:.0%} of training" if self.first_order_until else "off"
+                f"first order for the first {self.first_order_until:.0%} of training"
+                if self.first_order_until
+                else "off"
             ),
             "per-step batch-norm statistics": "not applicable (batch statistics, no running averages)",
         }
@@ -111,8 +113,16 @@ class MAMLPlusPlus(Algorithm):
     def adapt(self, params, x, y, *, inner_lr, inner_steps, forward=model.forward, how="const", trace=None):
         see = None if trace is None else (lambda k, p: trace(k, self.view(p, max(k - 1, 0))))
         fast = inner.adapt(
-            params, x, y, inner_lr=self.step_size(params), inner_steps=inner_steps, forward=forward, how=how,
-            keys=ADAPTED, view=self.view, trace=see,
+            params,
+            x,
+            y,
+            inner_lr=self.step_size(params),
+            inner_steps=inner_steps,
+            forward=forward,
+            how=how,
+            keys=ADAPTED,
+            view=self.view,
+            trace=see,
         )
         return self.view(fast, max(inner_steps - 1, 0))
 
@@ -128,8 +138,16 @@ class MAMLPlusPlus(Algorithm):
 
         mode = first_order_how(how) if state.get("first_order") else second_order_how(how)
         inner.adapt(
-            params, xs, ys, inner_lr=self.step_size(params), inner_steps=inner_steps, forward=forward, how=mode,
-            keys=ADAPTED, view=self.view, trace=query,
+            params,
+            xs,
+            ys,
+            inner_lr=self.step_size(params),
+            inner_steps=inner_steps,
+            forward=forward,
+            how=mode,
+            keys=ADAPTED,
+            view=self.view,
+            trace=query,
         )
         objective = sum(weights[k] * loss for k, loss, _ in queries)
         _, loss, acc = queries[-1]

@@ -28,12 +28,29 @@ class MetaSGD(Algorithm):
 
     def adapt(self, params, x, y, *, inner_lr, inner_steps, forward=inner.model.forward, how="const", trace=None):
         return self.network(
-            inner.adapt(params, x, y, inner_lr=self.step_size(params), inner_steps=inner_steps, forward=forward, how=how, keys=NETWORK, trace=trace)
+            inner.adapt(
+                params,
+                x,
+                y,
+                inner_lr=self.step_size(params),
+                inner_steps=inner_steps,
+                forward=forward,
+                how=how,
+                keys=NETWORK,
+                trace=trace,
+            )
         )
 
     def task(self, params, xs, ys, xq, yq, *, inner_lr, inner_steps, forward, how, state):
         fast = inner.adapt(
-            params, xs, ys, inner_lr=self.step_size(params), inner_steps=inner_steps, forward=forward, how=second_order_how(how), keys=NETWORK
+            params,
+            xs,
+            ys,
+            inner_lr=self.step_size(params),
+            inner_steps=inner_steps,
+            forward=forward,
+            how=second_order_how(how),
+            keys=NETWORK,
         )
         loss, acc = inner.query_loss_acc(fast, xq, yq, forward)
         return loss, loss, acc

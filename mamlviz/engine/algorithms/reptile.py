@@ -22,7 +22,9 @@ class Reptile(Algorithm):
 
     def task(self, params, xs, ys, xq, yq, *, inner_lr, inner_steps, forward, how, state):
         x, y = torch.cat([xs, xq]), torch.cat([ys, yq])
-        fast = inner.adapt(params, x, y, inner_lr=inner_lr, inner_steps=inner_steps, forward=forward, how=first_order_how(how))
+        fast = inner.adapt(
+            params, x, y, inner_lr=inner_lr, inner_steps=inner_steps, forward=forward, how=first_order_how(how)
+        )
         g = {k: (params[k] - fast[k]).detach() / inner_lr for k in params}
         with torch.no_grad():
             loss, acc = inner.query_loss_acc({k: v.detach() for k, v in fast.items()}, xq, yq, forward)
