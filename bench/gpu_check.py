@@ -13,8 +13,8 @@ import sys
 
 import torch
 
-from mamlviz import RunConfig
-from mamlviz.engine import measure, meta, model
+from mamlviz import RunConfig, variants
+from mamlviz.engine import algorithms, measure, meta, model
 from mamlviz.engine.data import load_data
 from mamlviz.engine.step import MetaStep
 from mamlviz.engine.tasks import TaskSampler
@@ -36,9 +36,9 @@ def main():
     )
     ys, yq = torch.arange(5).repeat_interleave(2).repeat(4, 1), torch.arange(5).repeat_interleave(3).repeat(4, 1)
     params = model.init_params(5, seed=1, dtype=torch.float64)
-    for first_order in (False, True):
+    for name in variants.VARIANTS:  # every algorithm of the table, its learned entries at their starting values
         for steps in (1, 3):
-            kw = dict(inner_lr=0.3, inner_steps=steps, first_order=first_order)
+            kw = dict(inner_lr=0.3, inner_steps=steps, algorithm=name)
             ref = meta.meta_gradient(params, xs, ys, xq, yq, path="loop", **kw)[0]
             dev = meta.meta_gradient(
                 {k: v.to(device) for k, v in params.items()},
@@ -53,7 +53,7 @@ def main():
             good = err < 1e-9
             ok &= good
             print(
-                f"float64 vmap on {device} vs CPU loop, first_order={first_order}, steps={steps}: "
+                f"float64 vmap on {device} vs CPU loop, {name}, steps={steps}: "
                 f"relative error {err:.2e} {'ok' if good else 'FAIL'}"
             )
     if device.type == "cuda":
@@ -62,22 +62,25 @@ def main():
         sampler = TaskSampler(data.train, 5, 1, 15, seed=0)
         batches = [sampler.sample(8) for _ in range(4)]
         init = model.init_params(5, seed=0, device=device)
-        out = {}
-        for path in ("vmap", "graph"):
-            p = {k: v.clone() for k, v in init.items()}
-            step = MetaStep(path, p, cfg, "maml", warm_batch=batches[0])
-            losses = [float(step(b)[0]) for b in batches]
-            out[path] = (p, losses)
-            step.close()
-        x = batches[0].xq[0]
-        a, b = model.forward(out["vmap"][0], x), model.forward(out["graph"][0], x)
-        err = ((a - b).norm() / a.norm()).item()
-        good = err < 1e-3 and all(abs(u - v) < 1e-3 * max(1, abs(u)) for u, v in zip(out["vmap"][1], out["graph"][1]))
-        ok &= good
-        print(
-            f"CUDA graph step vs vmap step after 4 iterations: output relative difference {err:.2e}, "
-            f"losses {out['graph'][1]} vs {out['vmap'][1]} {'ok' if good else 'FAIL'}"
-        )
+        for name in variants.VARIANTS:
+            out = {}
+            for path in ("vmap", "graph"):
+                p = {k: v.clone() for k, v in init.items()}
+                p = algorithms.get(name).complete(p, cfg.inner_lr, cfg.inner_steps)
+                step = MetaStep(path, p, cfg, name, warm_batch=batches[0], total=len(batches))
+                losses = [float(step(b)[0]) for b in batches]
+                out[path] = (algorithms.network(p), losses)
+                step.close()
+            x = batches[0].xq[0]
+            a, b = model.forward(out["vmap"][0], x), model.forward(out["graph"][0], x)
+            err = ((a - b).norm() / a.norm()).item()
+            pairs = zip(out["vmap"][1], out["graph"][1])
+            good = err < 1e-3 and all(abs(u - v) < 1e-3 * max(1, abs(u)) for u, v in pairs)
+            ok &= good
+            print(
+                f"{name}: CUDA graph step vs vmap step after 4 iterations: output relative difference {err:.2e}, "
+                f"losses {out['graph'][1]} vs {out['vmap'][1]} {'ok' if good else 'FAIL'}"
+            )
     print("ALL OK" if ok else "SOME CHECKS FAILED")
     sys.exit(0 if ok else 1)
 
