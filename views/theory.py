@@ -233,7 +233,8 @@ def measured_lessons() -> list[str]:
         "(the alignment charts show it above 100 %). That is a measurement, not an error."
     )
     demo = _state.pick_compare(None)
-    if demo and demo[1]["results"].get("fomaml", {}).get("alignment"):
+    own = (demo[1]["results"].get("fomaml") or {}).get("alignment") if demo else None
+    if own and own["reference"] == "maml" and "fomaml" in own["variants"]:
         g = demo[1]["results"]["fomaml"]["alignment"]["variants"]["fomaml"]["cosine"]
         out.append(
             f"**How FOMAML still learns while pointing elsewhere.** Its gradient is the exact gradient of the query "

@@ -47,14 +47,17 @@ class TorchAdam:
 
     def __init__(self, params: dict[str, torch.Tensor], lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
         device = next(iter(params.values())).device
-        self.opt = torch.optim.Adam(
-            list(params.values()), lr=lr, betas=betas, eps=eps, capturable=device.type == "cuda"
-        )
+        capturable = device.type == "cuda"  # a tensor lr, so that a schedule changes it inside a CUDA graph
+        lr = torch.tensor(float(lr), device=device) if capturable else lr
+        self.opt = torch.optim.Adam(list(params.values()), lr=lr, betas=betas, eps=eps, capturable=capturable)
 
     @torch.no_grad()
     def set_lr(self, lr: float) -> None:
         for group in self.opt.param_groups:
-            group["lr"] = lr
+            if torch.is_tensor(group["lr"]):
+                group["lr"].fill_(lr)
+            else:
+                group["lr"] = lr
 
     @torch.no_grad()
     def update(self, params: dict[str, torch.Tensor], grads: dict[str, torch.Tensor]) -> None:

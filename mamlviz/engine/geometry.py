@@ -71,7 +71,11 @@ def alignment(
     grads = {n: meta.meta_gradient(own(n), xs, ys, xq, yq, algorithm=n, **kw)[0] for n in variants.ordered(names)}
     out = {}
     for name in variants.others(names):
-        keys = [k for k, v in grads[ref].items() if k in grads[name] and grads[name][k].shape == v.shape]
+        keys = [  # the network's entries both have, with one shape: never the learned step sizes
+            k
+            for k, v in grads[ref].items()
+            if not k.startswith(algorithms.LEARNED) and k in grads[name] and grads[name][k].shape == v.shape
+        ]
         layers = {layer: [k for k in keys if layer_of(k) == layer] for layer in dict.fromkeys(map(layer_of, keys))}
         a = _flat(grads[ref], keys)
         b = _flat(grads[name], keys)
@@ -85,7 +89,8 @@ def alignment(
             "difference_norm": float((a - b).norm()),
             "per_layer": per_layer,
         }
-    return {"reference": ref, "reference_norm": float(_flat(grads[ref], list(grads[ref])).norm()), "variants": out}
+    own = [k for k in grads[ref] if not k.startswith(algorithms.LEARNED)]
+    return {"reference": ref, "reference_norm": float(_flat(grads[ref], own).norm()), "variants": out}
 
 
 def alignment_curve(

@@ -13,8 +13,9 @@ autograd, as the per-task loop path does.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
-from . import algorithms, meta, model
+from . import algorithms, inner, meta, model
 
 
 class _Held:
@@ -86,7 +87,15 @@ def saved_for_backward_bytes(
         alg = algorithms.get(algorithm)
         params = alg.complete(params, inner_lr, inner_steps)
         leaves = {k: v.detach().requires_grad_() for k, v in params.items()}
-        if alg.first_order:  # nothing is kept from one task to the next
+        if alg.name == "fomaml":  # every task's query graph alive until one backward pass, as vmap holds them
+            total = 0
+            for t in range(xs.shape[0]):
+                fast = inner.adapt(leaves, xs[t], ys[t], how="const", **kw)
+                total = total + F.cross_entropy(forward(fast, xq[t]), yq[t])
+            torch.autograd.grad(total / xs.shape[0], list(leaves.values()))
+            del total, fast
+            return counter.peak
+        if alg.first_order:  # Reptile: its gradient is the inner steps' own, nothing is kept across tasks
             for t in range(xs.shape[0]):
                 alg.task(leaves, xs[t], ys[t], xq[t], yq[t], how="graph", state=None, **kw)
             return counter.peak

@@ -49,6 +49,10 @@ class MetaStep:
         self.adam = OPTIMIZERS[optimizer](params, cfg.outer_lr)
         self.state = self.algorithm.state(warm_batch.xs.device, cfg.inner_steps)
         self.iteration, self.total, self.lr_factor = 0, total, 1.0
+        if path == "graph":  # one capture serves the whole run: nothing may depend on a Python value that changes
+            if getattr(self.algorithm, "first_order_until", 0):
+                raise ValueError("path: derivative-order annealing changes the graph mid-run; use 'vmap' for it")
+            self.state["every_step"] = True
         self.kw = dict(inner_lr=cfg.inner_lr, inner_steps=cfg.inner_steps, algorithm=algorithm, state=self.state)
         self.setup_s = 0.0
         if path == "graph":
@@ -76,14 +80,16 @@ class MetaStep:
             for k, t in self.params.items():
                 t.copy_(saved[k])
         self.adam.reset()
-        self.algorithm.schedule(self.state, 0, self.total)
+        self.algorithm.schedule(self.state, 0.0)
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
             self.static_out = self._body(self.static)
         torch.cuda.synchronize()
 
-    def __call__(self, batch: TaskBatch):
-        factor = self.algorithm.schedule(self.state, self.iteration, self.total)
+    def __call__(self, batch: TaskBatch, progress: float | None = None):
+        """One meta-iteration; ``progress`` (0..1) through training, by default the share of ``total`` done."""
+        progress = self.iteration / max(1, self.total) if progress is None else progress
+        factor = self.algorithm.schedule(self.state, progress)
         if factor != self.lr_factor:
             self.adam.set_lr(self.outer_lr * factor)
             self.lr_factor = factor

@@ -144,7 +144,10 @@ class Trainer:
     def iterate(self) -> None:
         it = len(self.clock)
         t0 = measure.now(self.device)
-        loss, acc = self.step(self.sampler.sample(self.cfg.meta_batch))
+        progress = it / self.total  # or of the time budget, when there is one: whichever is further
+        if self.budget is not None:
+            progress = max(progress, self.elapsed / self.budget)
+        loss, acc = self.step(self.sampler.sample(self.cfg.meta_batch), progress)
         self.log.put(it, loss, acc)
         self.clock.append(self.elapsed + measure.now(self.device) - t0)  # synchronized: exact per iteration
         self.snapshots.after(it + 1, self.clock[-1], self.params)

@@ -96,7 +96,7 @@ def _params(name, steps, seed=1, n_way=3):
 def _state(steps):
     alg = algorithms.get("mamlpp")
     state = alg.state("cpu", steps)
-    alg.schedule(state, 3, 100)  # part way through the multi-step loss's phase: unequal weights
+    alg.schedule(state, 0.03)  # part way through the multi-step loss's phase: unequal weights
     return state
 
 
@@ -125,10 +125,69 @@ def test_mamlpp_weights_follow_the_authors_schedule():
     assert late[:4] == pytest.approx([0.03 / 5] * 4) and late[-1] == pytest.approx(1 - 4 * 0.03 / 5)
     alg = algorithms.get("mamlpp")
     state = alg.state("cpu", 5)
-    alg.schedule(state, 50, 100)  # past the phase: only the last step's loss
+    alg.schedule(state, 0.5)  # past the phase: only the last step's loss
     assert state["msl"].tolist() == [0, 0, 0, 0, 1]
-    assert alg.schedule(state, 0, 100) == pytest.approx(1.0)
-    assert alg.schedule(state, 100, 100) == pytest.approx(mamlpp.MIN_LR_FACTOR)
+    assert alg.schedule(state, 0.0) == pytest.approx(1.0)
+    assert alg.schedule(state, 1.0) == pytest.approx(mamlpp.MIN_LR_FACTOR)
+
+
+def test_a_time_fair_mamlpp_anneals_over_its_time_not_its_iteration_cap():
+    """Fair by time, the iteration count is only a cap: the schedule follows the share of the budget spent."""
+    from conftest import TINY
+
+    from mamlviz import RunConfig
+    from mamlviz.engine import train as training
+    from mamlviz.engine.data import load_data
+
+    cfg = RunConfig(**{**TINY, "algorithms": "maml,mamlpp", "fairness": "time", "time_budget_s": 0.5})
+    seen = []
+    real = algorithms.get("mamlpp").schedule
+
+    def spy(state, progress):
+        seen.append(progress)
+        return real(state, progress)
+
+    import threading
+
+    init = model.init_params(cfg.n_way, cfg.seed)
+    mp = pytest.MonkeyPatch()
+    mp.setattr(algorithms.get("mamlpp"), "schedule", spy)
+    try:
+        training.train(
+            ["mamlpp"], cfg, torch.device("cpu"), load_data(torch.device("cpu")), init, "loop", None, threading.Event()
+        )
+    finally:
+        mp.undo()
+    assert seen[-1] > 0.8, seen[-5:]  # near the end of its time, far from the end of its iteration cap
+
+
+def test_alignment_compares_network_entries_only_whatever_the_reference():
+    """Meta-SGD's lr.head.bias [n_way] and MAML++'s lr.head.bias [K] have one shape when K = n_way: never compared."""
+    from mamlviz.engine import geometry
+
+    params = model.init_params(3, seed=1, dtype=torch.float64)
+    a = geometry.alignment(params, *_tasks(), inner_lr=0.1, inner_steps=3, names=["metasgd", "mamlpp"])
+    assert set(a["variants"]["mamlpp"]["per_layer"]) == {"block 1", "block 2", "block 3", "block 4", "head"}
+
+
+def test_complete_parameters_pass_through_and_the_graph_path_refuses_a_changing_order():
+    alg = algorithms.get("metasgd")
+    p = alg.complete(model.init_params(3), 0.1, 2)
+    assert alg.complete(p, 0.1, 2) is p  # every meta-step: nothing rebuilt
+    from mamlviz import RunConfig
+    from mamlviz.engine.step import MetaStep
+    from mamlviz.engine.tasks import TaskBatch
+
+    cfg = RunConfig(n_way=3, inner_steps=2, train_tasks=4, meta_batch=2)
+    xs, ys, xq, yq = _tasks(T=2, dtype=torch.float32)
+    annealed = mamlpp.MAMLPlusPlus(first_order_until=0.3)
+    mp = pytest.MonkeyPatch()
+    mp.setitem(algorithms.ALGORITHMS, "mamlpp", annealed)
+    try:
+        with pytest.raises(ValueError, match="derivative-order annealing"):
+            MetaStep("graph", annealed.complete(model.init_params(3), 0.1, 2), cfg, "mamlpp", TaskBatch(xs, ys, xq, yq))
+    finally:
+        mp.undo()
 
 
 @pytest.mark.parametrize("name", ["metasgd", "mamlpp"])

@@ -9,7 +9,7 @@ file of its own):
                                           returns the adapted plain network
     task(params, xs, ys, xq, yq, ...)     one training task: (what to differentiate, query loss, accuracy);
                                           a first-order algorithm returns its gradients themselves instead
-    schedule(state, iteration, total)     what changes during training (MAML++'s loss weights, outer lr)
+    schedule(state, progress)             what changes during training (MAML++'s loss weights, outer lr)
 
 ``engine.meta.meta_gradient`` runs ``task`` over the meta-batch, one task at a time with plain autograd or
 all at once with ``vmap``; the tests check every one against a plain float64 reference of its definition.
@@ -45,9 +45,15 @@ class Algorithm:
         """The entries meta-learned besides the network, at their initial values."""
         return {}
 
+    def learned_names(self) -> tuple[str, ...]:
+        """The names of the entries ``learned`` adds."""
+        return ()
+
     def complete(self, params: Params, inner_lr: float, inner_steps: int) -> Params:
         """``params`` with the learned entries it lacks added at their initial values (a plain network becomes
-        this algorithm's starting point)."""
+        this algorithm's starting point); ``params`` themselves when nothing is missing (every meta-step)."""
+        if all(n in params for n in self.learned_names()):
+            return params
         missing = {
             k: v for k, v in self.learned(self.network(params), inner_lr, inner_steps).items() if k not in params
         }
@@ -61,8 +67,9 @@ class Algorithm:
         """Tensors the training schedule changes in place (a CUDA graph keeps their addresses)."""
         return {}
 
-    def schedule(self, state: dict, iteration: int, total: int) -> float:
-        """Set ``state`` for the 0-based ``iteration`` of ``total``; returns the outer learning rate's factor."""
+    def schedule(self, state: dict, progress: float) -> float:
+        """Set ``state`` for ``progress`` (0 at the start of training, 1 at its end: the share of the iterations
+        planned, or of the time budget, whichever is further); returns the outer learning rate's factor."""
         return 1.0
 
     def adapt(

@@ -71,8 +71,13 @@ class MAMLPlusPlus(Algorithm):
         out.update({STEP + n: net[n].expand(k, *net[n].shape).clone() for n in BN if n in net})
         return out
 
+    def learned_names(self) -> tuple[str, ...]:
+        return tuple(LR + n for n in ADAPTED) + tuple(STEP + n for n in BN)
+
     def complete(self, params: Params, inner_lr: float, inner_steps: int) -> Params:
         """A plain network's batch-norm weights become per-step copies; missing step sizes start at α."""
+        if all(n in params for n in self.learned_names()) and not any(n in params for n in BN):
+            return params
         out = {k: v for k, v in params.items() if k not in BN}
         for k, v in self.learned(params, inner_lr, inner_steps).items():
             out.setdefault(k, v)
@@ -100,15 +105,14 @@ class MAMLPlusPlus(Algorithm):
         w = msl_weights(0.0, k)
         return {"msl": torch.tensor(w, device=device), "msl_host": w, "first_order": self.first_order_until > 0}
 
-    def schedule(self, state: dict, iteration: int, total: int) -> float:
+    def schedule(self, state: dict, progress: float) -> float:
         k = state["msl"].shape[0]
-        phase = MSL_FRACTION * total
-        w = msl_weights(iteration / phase, k) if iteration < phase else [0.0] * (k - 1) + [1.0]
+        w = msl_weights(progress / MSL_FRACTION, k) if progress < MSL_FRACTION else [0.0] * (k - 1) + [1.0]
         if w != state["msl_host"]:
             state["msl"].copy_(torch.tensor(w))
             state["msl_host"] = w
-        state["first_order"] = iteration < self.first_order_until * total
-        return MIN_LR_FACTOR + (1 - MIN_LR_FACTOR) * 0.5 * (1 + math.cos(math.pi * iteration / max(1, total)))
+        state["first_order"] = progress < self.first_order_until
+        return MIN_LR_FACTOR + (1 - MIN_LR_FACTOR) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
     def adapt(self, params, x, y, *, inner_lr, inner_steps, forward=model.forward, how="const", trace=None):
         see = None if trace is None else (lambda k, p: trace(k, self.view(p, max(k - 1, 0))))
@@ -129,11 +133,11 @@ class MAMLPlusPlus(Algorithm):
     def task(self, params, xs, ys, xq, yq, *, inner_lr, inner_steps, forward, how, state):
         state = state or self.state(xs.device, inner_steps)
         weights, host = state["msl"].to(xs.dtype), state["msl_host"]
-        func = how.startswith("func")
         queries = []
+        every = state.get("every_step", False)  # a captured CUDA graph must hold every step's loss, weighted
 
         def query(k, p):  # after step k (1-based): the query loss with step k's batch-norm weights
-            if k >= 1 and (func or host[k - 1] > 0 or k == inner_steps):
+            if k >= 1 and (every or host[k - 1] > 0 or k == inner_steps):
                 queries.append((k - 1, *inner.query_loss_acc(self.view(p, k - 1), xq, yq, forward)))
 
         mode = first_order_how(how) if state.get("first_order") else second_order_how(how)

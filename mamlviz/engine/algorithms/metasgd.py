@@ -19,6 +19,9 @@ class MetaSGD(Algorithm):
     name = "metasgd"
     parts = {"step sizes": "learned, one per parameter (lr.<name>, shaped like it)", "meta-gradient": "second order"}
 
+    def learned_names(self) -> tuple[str, ...]:
+        return tuple(PREFIX + k for k in NETWORK)
+
     def learned(self, net: Params, inner_lr: float, inner_steps: int) -> Params:
         return {PREFIX + k: torch.full_like(net[k], inner_lr) for k in NETWORK}
 
