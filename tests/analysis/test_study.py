@@ -110,4 +110,7 @@ def test_speed_ratios_use_medians_and_a_busy_machine_is_said(tiny_record):
     assert vs.speedup == pytest.approx(m["per_iteration_ms_median"] / f["per_iteration_ms_median"])
     words = report.warnings(busy)
     assert any("busy while MAML trained" in w and "3.0×" in w for w in words), words
-    assert not any("busy" in w for w in report.warnings(tiny_record))
+    calm = copy.deepcopy(tiny_record)  # the real record may itself have met a busy moment: set it calm
+    for r in calm["results"].values():
+        r["per_iteration_ms"] = r["per_iteration_ms_median"]
+    assert not any("busy" in w for w in report.warnings(calm))
