@@ -114,20 +114,16 @@ class MAMLPlusPlus(Algorithm):
         state["first_order"] = progress < self.first_order_until
         return MIN_LR_FACTOR + (1 - MIN_LR_FACTOR) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
+    def _steps(self, params, x, y, *, inner_steps, forward, how, trace):
+        """The inner loop: the conv and head weights, each layer's size at each step, each step's batch norm."""
+        kw = dict(keys=ADAPTED, view=self.view, trace=trace)
+        return inner.adapt(
+            params, x, y, inner_lr=self.step_size(params), inner_steps=inner_steps, forward=forward, how=how, **kw
+        )
+
     def adapt(self, params, x, y, *, inner_lr, inner_steps, forward=model.forward, how="const", trace=None):
         see = None if trace is None else (lambda k, p: trace(k, self.view(p, max(k - 1, 0))))
-        fast = inner.adapt(
-            params,
-            x,
-            y,
-            inner_lr=self.step_size(params),
-            inner_steps=inner_steps,
-            forward=forward,
-            how=how,
-            keys=ADAPTED,
-            view=self.view,
-            trace=see,
-        )
+        fast = self._steps(params, x, y, inner_steps=inner_steps, forward=forward, how=how, trace=see)
         return self.view(fast, max(inner_steps - 1, 0))
 
     def task(self, params, xs, ys, xq, yq, *, inner_lr, inner_steps, forward, how, state):
@@ -141,18 +137,7 @@ class MAMLPlusPlus(Algorithm):
                 queries.append((k - 1, *inner.query_loss_acc(self.view(p, k - 1), xq, yq, forward)))
 
         mode = first_order_how(how) if state.get("first_order") else second_order_how(how)
-        inner.adapt(
-            params,
-            xs,
-            ys,
-            inner_lr=self.step_size(params),
-            inner_steps=inner_steps,
-            forward=forward,
-            how=mode,
-            keys=ADAPTED,
-            view=self.view,
-            trace=query,
-        )
+        self._steps(params, xs, ys, inner_steps=inner_steps, forward=forward, how=mode, trace=query)
         objective = sum(weights[k] * loss for k, loss, _ in queries)
         _, loss, acc = queries[-1]
         return objective, loss, acc

@@ -29,31 +29,17 @@ class MetaSGD(Algorithm):
     def step_size(params):
         return lambda k, step: params[PREFIX + k]
 
-    def adapt(self, params, x, y, *, inner_lr, inner_steps, forward=inner.model.forward, how="const", trace=None):
-        return self.network(
-            inner.adapt(
-                params,
-                x,
-                y,
-                inner_lr=self.step_size(params),
-                inner_steps=inner_steps,
-                forward=forward,
-                how=how,
-                keys=NETWORK,
-                trace=trace,
-            )
+    def _steps(self, params, x, y, *, inner_steps, forward, how, trace=None):
+        """The inner loop: every weight, each with its own learned step size."""
+        size = self.step_size(params)
+        return inner.adapt(
+            params, x, y, inner_lr=size, inner_steps=inner_steps, forward=forward, how=how, keys=NETWORK, trace=trace
         )
 
+    def adapt(self, params, x, y, *, inner_lr, inner_steps, forward=inner.model.forward, how="const", trace=None):
+        return self.network(self._steps(params, x, y, inner_steps=inner_steps, forward=forward, how=how, trace=trace))
+
     def task(self, params, xs, ys, xq, yq, *, inner_lr, inner_steps, forward, how, state):
-        fast = inner.adapt(
-            params,
-            xs,
-            ys,
-            inner_lr=self.step_size(params),
-            inner_steps=inner_steps,
-            forward=forward,
-            how=second_order_how(how),
-            keys=NETWORK,
-        )
+        fast = self._steps(params, xs, ys, inner_steps=inner_steps, forward=forward, how=second_order_how(how))
         loss, acc = inner.query_loss_acc(fast, xq, yq, forward)
         return loss, loss, acc
