@@ -273,18 +273,22 @@ class JobRegistry:
             if outcome is None:
                 return
             record, files = outcome
-            with job.lock:  # the results are the user's from here on, saved or not
+            saved = why = None
+            if job.kind != "study":  # a study saved itself and its runs as they came, and says where
+                # the record and its networks as one unit; a full disk sends both to the temporary folder
+                try:
+                    saved, why = records.save_run_somewhere(record, files, self.runs_dir / f"{record['id']}.json")
+                except Exception as e:  # the results stay the user's, saved or not
+                    why = f"could not be saved ({type(e).__name__}: {e})"
+                if why:
+                    log.error("run record %s: %s", record["id"], why)
+            with job.lock:  # one change: whoever sees the job finished also sees where its record went
                 job.record = record
                 job.state = "stopped" if record.get("status") == "stopped" else "done"
-            if job.kind == "study":  # a study saved itself and its runs as they came, and says where
-                return
-            # the record and its networks as one unit; a full disk sends both to the temporary folder
-            saved, why = records.save_run_somewhere(record, files, self.runs_dir / f"{record['id']}.json")
-            if why:
-                log.error("run record %s: %s", record["id"], why)
-            with job.lock:
-                job.record_path = str(saved) if saved else None
-                job.save_error = why
+                if job.kind != "study":
+                    job.record_path = str(saved) if saved else None
+                    job.save_error = why
+                job.phase, job.finished = "finished", time.time()
         except Exception as e:  # the UI shows it; the server goes on
             log.exception("run %s failed", job.id)
             with job.lock:
@@ -292,7 +296,8 @@ class JobRegistry:
                 job.traceback = traceback.format_exc(limit=8)
         finally:
             with job.lock:
-                job.phase, job.finished = "finished", time.time()
+                if job.finished is None:
+                    job.phase, job.finished = "finished", time.time()
 
     def _execute(self, job: Job) -> tuple[dict, dict] | None:
         """Run the job where it belongs: (its record, the files to save beside it); None: cancelled before

@@ -146,3 +146,26 @@ def test_a_typo_in_an_environment_setting_is_named_and_the_default_used(monkeypa
     assert "MAMLVIZ_HOSTED: must be 1 or 0" in words
     monkeypatch.setenv("MAMLVIZ_REFRESH_S", "0.5")
     assert settings.get("MAMLVIZ_REFRESH_S") == 0.5 and json.dumps(settings.problems()).count("REFRESH") == 0
+
+
+def test_a_job_seen_finished_already_says_where_its_record_went(tmp_path, monkeypatch):
+    """The page redraws whenever it likes: the moment a job stops being active it must say saved-where or why
+    not (a slow disk once let the page, and a test, see "done" with neither)."""
+    real = records.save_run_somewhere
+
+    def slow(*args, **kwargs):
+        time.sleep(1.0)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(records, "save_run_somewhere", slow)
+    reg = JobRegistry(tmp_path / "runs")
+    try:
+        job = reg.submit("compare", RunConfig(**{**TINY, "train_tasks": 4, "eval_tasks": 10}))
+        end = time.time() + 120
+        while job.active and time.time() < end:
+            time.sleep(0.02)
+        snap = job.snapshot()
+    finally:
+        reg.shutdown()
+    assert snap["state"] == "done" and snap["phase"] == "finished" and snap["save_error"] is None
+    assert snap["record_path"] and records.load(snap["record_path"])["id"] == snap["record"]["id"]
