@@ -12,6 +12,7 @@ page = st.navigation(
     [
         st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:", default=True),
         st.Page("views/theory.py", title="Theory", icon=":material/functions:"),
+        st.Page("views/claims.py", title="Claims", icon=":material/fact_check:"),
         st.Page("views/scaling.py", title="Scaling", icon=":material/show_chart:"),
         st.Page("views/adapt.py", title="Adaptation", icon=":material/model_training:"),
         st.Page("views/study.py", title="Studies", icon=":material/grid_view:"),

@@ -3,7 +3,8 @@
     python bench/cpu_cached_runs.py [--out cached_runs] [--only NAME ...]
 
 Runs the default CPU comparison (and prints its end-to-end wall clock, as a user pressing Start
-with the defaults would wait), the seed project's experiment, the two sweeps (inner steps, inner
+with the defaults would wait), the seed tutorial's experiment on its protocol (105x105; about 17 minutes), the
+same fair by time (about 20 minutes) and at 28x28, the two sweeps (inner steps, inner
 learning rate), a study (the default comparison at 1, 3 and 5 inner steps, 3 seeds each, one
 at a time: about 11 minutes), and the six algorithms of the variant table on the default comparison,
 once with its networks and as a 3-seed study. Each compare record is saved with its networks (a study's runs
@@ -28,6 +29,9 @@ SWEEP_BASE = RunConfig(
 )
 SIX = presets.CPU_QUICK.replace(algorithms=",".join(variants.VARIANTS))
 SIX_LABEL = "Six algorithms: the default CPU comparison"
+SEED_LABEL = "Seed tutorial's experiment on CPU: 105x105, 200 tasks, 5 inner steps"
+SEED_TIME_LABEL = "Seed tutorial's experiment on CPU, fair by time: FOMAML trains as long as MAML"
+SEED_28_LABEL = "Seed tutorial's experiment on CPU at 28x28 (the images shrunk)"
 RUNS = {
     "cpu_quick_demo": (
         "The app's default CPU comparison (5-way 1-shot, 3 queries, meta-batch 2, 300 tasks, outer lr 0.005), on 2 "
@@ -36,13 +40,26 @@ RUNS = {
         lambda out: compare(presets.CPU_QUICK, label="CPU quick demo (default CPU config)", params_dir=out),
     ),
     "seed_experiment_cpu": (
-        "The seed project's experiment (200 tasks, 100 test tasks, 5 inner steps at 0.01), to set beside the "
-        "seed's own figures",
-        "Seed's experiment on CPU: 200 tasks, 5 inner steps",
+        "The seed tutorial's experiment on its protocol (105x105 images, 5-way 1-shot, 15 queries, 200 tasks in "
+        "meta-batches of 4, 5 inner steps at 0.01, 100 test tasks), fair by tasks: its speed, memory and accuracy "
+        "claims",
+        SEED_LABEL,
+        lambda out: compare(presets.SEED_EXPERIMENT.replace(device="cpu"), label=SEED_LABEL, params_dir=out),
+    ),
+    "seed_experiment_equal_time_cpu": (
+        "The same, fair by time: FOMAML trains for as long as MAML did (its claim that trained longer it would "
+        "match MAML)",
+        SEED_TIME_LABEL,
         lambda out: compare(
-            presets.SEED_EXPERIMENT.replace(device="cpu"),
-            label="Seed's experiment on CPU: 200 tasks, 5 inner steps",
-            params_dir=out,
+            presets.SEED_EXPERIMENT.replace(device="cpu", fairness="time"), label=SEED_TIME_LABEL, params_dir=out
+        ),
+    ),
+    "seed_experiment_28_cpu": (
+        "The seed tutorial's experiment with the images shrunk to 28x28 (everything else as its protocol): what "
+        "the image size changes",
+        SEED_28_LABEL,
+        lambda out: compare(
+            presets.SEED_EXPERIMENT.replace(device="cpu", image_size=28), label=SEED_28_LABEL, params_dir=out
         ),
     ),
     "sweep_inner_steps_cpu": (

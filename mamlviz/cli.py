@@ -89,7 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("record", type=Path)
     data = sub.add_parser("data", help="the Omniglot array")
     dsub = data.add_subparsers(dest="data_command", required=True, parser_class=_ArgumentParser)
-    b = dsub.add_parser("build", help="build mamlviz/data/omniglot28.npz from the original images")
+    b = dsub.add_parser(
+        "build", help="build the Omniglot array from the original images: the shipped 28x28 one, or the 105x105 cache"
+    )
+    b.add_argument("--size", type=int, default=28, help="28 (the shipped file, default) or 105 (the cache)")
     b.add_argument(
         "--from",
         dest="source",
@@ -97,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="folder with images_background/evaluation (.zip or extracted); default: download",
     )
-    b.add_argument("--out", type=Path, default=None, help="output npz (default: the shipped file)")
+    b.add_argument("--out", type=Path, default=None, help="output npz, at 28 only (default: the shipped file)")
     return parser
 
 
@@ -171,10 +174,17 @@ def main(argv=None) -> int:
     ns = build_parser().parse_args(argv)
     try:
         if ns.command == "show":
-            from . import records, report
+            from . import claims, records, report
 
             record = records.load(ns.record)
             print(report.report(record))
+            if claims.on_protocol(record.get("config", {})):  # the tutorial's experiment: its claims, tested
+                found, _ = records.scan(ns.record.parent)  # with the records beside it (the other roles)
+                verdicts = claims.assess(
+                    claims.find([(p.name, r) for p, r in found if p != ns.record] + [(ns.record.name, record)])
+                )
+                if verdicts:
+                    print("\n" + claims.text(verdicts))
             return 0
         if ns.command == "data":
             return _data_build(ns)
@@ -213,6 +223,15 @@ def main(argv=None) -> int:
             )
             print(report.sweep_report(record))
         else:
+            import torch
+
+            from . import estimate, paths
+            from .engine import measure
+
+            found = [(p.name, r) for p, r in records.scan(paths.CACHED_RUNS, runs_dir())[0]]
+            cuda = torch.cuda.is_available()
+            here = torch.cuda.get_device_name(0) if cuda and cfg.device != "cpu" else measure.cpu_name()
+            print(estimate.words(cfg, estimate.estimate(cfg, found, cuda), here=here), flush=True)
             bars = _Bars(ns.quiet)
             networks: dict[str, bytes] = {}  # saved beside the record, with it, as one unit
             try:
@@ -249,6 +268,17 @@ def _data_build(ns) -> int:
     if ns.source is not None and not ns.source.is_dir():
         print(f"error: --from: {ns.source} is not a folder", file=sys.stderr)
         return 2
+    if ns.size not in omniglot.SIZES:
+        print(f"error: --size: must be one of {', '.join(map(str, omniglot.SIZES))}, got {ns.size}", file=sys.stderr)
+        return 2
+    if ns.size != omniglot.SIZE:  # the 105x105 cache, built and checked where every run looks for it
+        try:
+            path = omniglot.build_cache(ns.size, ns.source)
+        except (FileNotFoundError, ValueError) as e:
+            print(f"error: --from: {e}", file=sys.stderr)
+            return 2
+        print(f"wrote {path} (1623 characters x 20 drawings at {ns.size}x{ns.size}), sha256 beside it")
+        return 0
     try:
         if ns.source is None:
             with tempfile.TemporaryDirectory() as tmp:

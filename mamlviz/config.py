@@ -15,6 +15,7 @@ from dataclasses import field as dc_field
 from . import variants
 
 DRAWINGS_PER_CLASS = 20
+IMAGE_SIZES = (28, 105)  # Finn et al.'s 28x28 (shipped), and the original images (the seed tutorial's)
 DEVICES = ("auto", "cpu", "cuda")
 PATHS = ("auto", "loop", "tasks", "vmap", "graph")
 FAIRNESS = ("tasks", "time")
@@ -51,7 +52,7 @@ class Field:
     help: str = ""
     lo: float | None = None
     hi: float | None = None
-    choices: tuple[str, ...] = ()
+    choices: tuple = ()  # the allowed values (strings, or numbers such as the image sizes)
     optional: bool = False
     group: str = "advanced"
     flag: str = ""  # CLI flag; default --name-with-dashes
@@ -68,7 +69,7 @@ class Field:
         return self.flag or "--" + self.name.replace("_", "-")
 
     @property
-    def options(self) -> tuple[str, ...]:
+    def options(self) -> tuple:
         """The allowed choices: fixed ones, or the variant table's names for a list of algorithms."""
         return tuple(variants.VARIANTS) if self.multi else self.choices
 
@@ -76,7 +77,7 @@ class Field:
         if self.multi:
             return "a comma list of " + ", ".join(self.options)
         if self.choices:
-            return "one of " + ", ".join(self.choices)
+            return "one of " + ", ".join(map(str, self.choices))
         if self.type is int:
             return f"a whole number from {_n(self.lo)} to {_n(self.hi)}"
         return f"a number greater than {_n(self.lo)} and at most {_n(self.hi)}" + (
@@ -92,8 +93,8 @@ class Field:
                 return ConfigError(self.name, str(e))
             return None
         if self.choices:
-            if value not in self.choices:
-                return ConfigError(self.name, f"must be one of {', '.join(self.choices)}, got {value!r}")
+            if isinstance(value, bool) or value not in self.choices:
+                return ConfigError(self.name, f"must be one of {', '.join(map(str, self.choices))}, got {value!r}")
             return None
         if value is None and self.optional:
             return None
@@ -135,6 +136,22 @@ FIELDS: tuple[Field, ...] = (
           "Held-out test tasks; the same ones for every variant and the baseline.", lo=10, hi=100_000, step=10),
     Field("eval_inner_steps", int, 3, "Inner steps at test", lo=1, hi=50),
     Field("seed", int, 0, "Seed", lo=0, hi=2**31 - 1),
+    Field("image_size", int, 28, "Image size (pixels a side)",
+          "28: the images shrunk to 28x28, as Finn et al. (shipped with the app). 105: the original images, as the "
+          "seed tutorial (built once from the original Omniglot files; about 14 times the computation per image).",
+          choices=IMAGE_SIZES),
+    Field("batch_norm", str, "transductive", "Batch-norm statistics of the queries",
+          "transductive: the queries of a task are normalised together with their own batch statistics, as Finn et "
+          "al. and the seed tutorial do (one query's prediction depends on the others). support: each query is "
+          "normalised with its task's support-set statistics, at training and test, and classified on its own.",
+          choices=("transductive", "support")),
+    Field("validation_points", int, 10, "Validation-accuracy points per variant",
+          "How often (evenly spaced over training) each variant's accuracy after adaptation is measured on a fixed "
+          "set of held-out validation tasks, for the accuracy-against-training-time chart; 0 = never. Measured "
+          "outside the timed training.", lo=0, hi=100),
+    Field("validation_tasks", int, 32, "Validation tasks",
+          "Held-out tasks of the validation curve (the same ones at every point, for every variant; not the test "
+          "tasks, and nothing is chosen by them).", lo=1, hi=10_000),
     Field("alignment_points", int, 20, "Gradient-alignment points per variant",
           "How often (evenly spaced over training) every variant's meta-gradient is compared with MAML's on a fixed "
           "probe batch; 0 = never. Measured outside the timed training.", lo=0, hi=200),

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-PHASES = ("setup", "train", "eval", "sweep", "done")
+PHASES = ("setup", "train", "validation", "eval", "sweep", "done")
 
 
 @dataclass
@@ -27,6 +27,7 @@ class Progress:
     eval_done: int | None = None  # eval: test tasks done so far, of eval_total
     eval_total: int | None = None
     detail: str | None = None  # setup: what it is doing now, in words
+    validation: list | None = None  # validation: a new point [iteration, training seconds, accuracy]
 
 
 class Reporter:

@@ -79,6 +79,24 @@ def _dash(name: str) -> str:
     return f' stroke-dasharray="{pattern}"' if pattern else ""
 
 
+def validation_svg(series: dict) -> str:
+    """Every variant's held-out validation accuracy against its training seconds, as it trains: one panel."""
+    parts = _panel(
+        series, "time_s", "accuracy", "accuracy on held-out validation tasks", "training wall-clock (s)", (0, 1), 0, 1
+    )
+    names = [n for n in variants.ordered(series) if series.get(n)]
+    legend = "".join(
+        f'<text x="{PAD_L + 20 + i * 110:.0f}" y="{PANEL_H + 13}" font-size="12" fill="{variants.color(n)}">'
+        f"{escape(variants.label(n))}</text>"
+        for i, n in enumerate(names)
+    )
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {PANEL_W} {PANEL_H + 20}" width="100%" '
+        f'style="max-width:{PANEL_W * 1.3:.0f}px" font-family="sans-serif" role="img" '
+        f'aria-label="validation accuracy">{"".join(parts)}{legend}</svg>'
+    )
+
+
 def curves_svg(series: dict, x: str, x_title: str) -> str:
     """Loss and accuracy of every variant, raw (faint) and smoothed, as one SVG document."""
     ema_span = span_for(max((len(c["loss"]) for c in series.values() if c), default=0))

@@ -21,6 +21,7 @@ from mamlviz.serve import dashboard
 PAGES = {
     "compare": "",
     "theory": "theory",
+    "claims": "claims",
     "scaling": "scaling",
     "adapt": "adapt",
     "study": "study",

@@ -23,6 +23,8 @@ TINY = dict(
     seed=0,
     device="cpu",
     alignment_points=4,
+    validation_points=3,
+    validation_tasks=4,
 )
 
 

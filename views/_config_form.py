@@ -8,8 +8,9 @@ from types import SimpleNamespace
 
 import streamlit as st
 
-from mamlviz import presets, settings, variants
+from mamlviz import estimate, presets, settings, variants
 from mamlviz.config import BY_NAME, FIELDS, RunConfig, validation_errors
+from views import _state
 from views._state import owner
 
 DEFAULT = "Default for this machine"
@@ -128,6 +129,14 @@ def start_button(values: dict, errors: dict, caps, registry) -> None:
             )
         elif busy:
             st.caption("Another run is in progress: Start queues yours behind it.")
+        if not errors and caps.live_training:
+            cfg = RunConfig(**values)
+            found = [(p.name, r) for p, r in _state.all_records()[0]]
+            st.caption(
+                estimate.words(
+                    cfg, estimate.estimate(cfg, found, caps.cuda), here=caps.device_name if caps.cuda else None
+                )
+            )
     if start:
         cfg = RunConfig(**values)
         who = " vs ".join(variants.label(n) for n in cfg.variants)

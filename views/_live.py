@@ -50,6 +50,12 @@ def light_curves(series: dict, x: str) -> None:
     st.markdown(svgchart.curves_svg(series, x, charts.X_AXES[x]), unsafe_allow_html=True)
 
 
+def light_validation(series: dict) -> None:
+    """The held-out validation accuracy against training seconds, as points arrive (inline SVG, like the curves)."""
+    if any(series.values()):
+        st.markdown(svgchart.validation_svg(series), unsafe_allow_html=True)
+
+
 def _state_line(reg: JobRegistry, job_id: str, snap: dict, head) -> None:
     """What the job is doing, in one line (and what happened, once it ended)."""
     state = snap["state"]

@@ -60,6 +60,7 @@ def show_results(record: dict, key: str, defer_charts: bool = False) -> None:
 
     def result_charts():
         st.plotly_chart(charts.result_bars(record), key=f"bars-{key}")
+        accuracy_against_time(record, key)
         race(record, key)
         why_they_differ(record, key)
 
@@ -95,6 +96,23 @@ def show_results(record: dict, key: str, defer_charts: bool = False) -> None:
         mime="text/csv",
         key=f"csv-{key}",
         on_click="ignore",
+    )
+
+
+def accuracy_against_time(record: dict, key: str) -> None:
+    """Would the faster one catch up if it trained longer? Each variant's held-out accuracy as it trained."""
+    results = record["results"]
+    fig = charts.validation(
+        {n: r.get("validation") for n, r in results.items()},
+        {n: (r.get("test") or {}).get("accuracy") for n, r in results.items()},
+    )
+    if fig is None:
+        return
+    st.plotly_chart(fig, key=f"validation-{key}")
+    st.caption(
+        "Would a faster algorithm catch up if it trained longer? Each point is one algorithm's accuracy, after "
+        "adapting, on the same held-out validation tasks, measured as it trained (outside its training time); the "
+        "star is its final test accuracy. Validation: " + record["protocol"]["validation"] + "."
     )
 
 

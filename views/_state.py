@@ -73,7 +73,7 @@ def of_kind(kind: str) -> list[tuple[Path, dict]]:
 
 SAME_SETTINGS = (  # what makes two comparisons the same experiment (not where or how it ran)
     "algorithms", "inner_lr", "outer_lr", "inner_steps", "train_tasks", "n_way", "k_shot", "k_query", "meta_batch",
-    "eval_tasks", "eval_inner_steps", "time_budget_s", "fairness",
+    "eval_tasks", "eval_inner_steps", "time_budget_s", "fairness", "image_size",
 )  # fmt: skip
 
 

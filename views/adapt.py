@@ -37,13 +37,13 @@ def run_networks(key: tuple, _record: dict):
     return explore.load_params(key[0], _record)
 
 
-@st.cache_resource
-def test_data():
+@st.cache_resource(max_entries=1)
+def test_data(image_size: int = 28):
     import torch
 
     from mamlviz.engine.data import load_data
 
-    return load_data(torch.device("cpu"))
+    return load_data(torch.device("cpu"), image_size)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -52,8 +52,8 @@ def one_task(key: tuple, task_seed: int, steps: int, _record: dict) -> tuple[dic
     from mamlviz.engine import explore
 
     cfg = RunConfig.from_dict(_record["config"])
-    task = explore.test_task(test_data(), cfg, task_seed)
-    trace = explore.adapt_one(run_networks(key, _record), task, cfg.inner_lr, steps)
+    task = explore.test_task(test_data(cfg.image_size), cfg, task_seed)
+    trace = explore.adapt_one(run_networks(key, _record), task, cfg.inner_lr, steps, cfg.batch_norm)
     support = task.xs[0, :: cfg.k_shot, 0].numpy()  # one image per class
     return trace, support, task.xq[0, :, 0].numpy()
 
@@ -64,7 +64,7 @@ def many_tasks(key: tuple, steps: int, tasks: int, _record: dict) -> dict:
     from mamlviz.engine import explore
 
     cfg = RunConfig.from_dict(_record["config"])
-    return explore.adapt_many(run_networks(key, _record), test_data(), cfg, steps, tasks)
+    return explore.adapt_many(run_networks(key, _record), test_data(cfg.image_size), cfg, steps, tasks)
 
 
 def tiles(

@@ -116,6 +116,7 @@ def live_progress(snap: dict, x: str) -> None:
         )
     else:  # training: a light SVG, cheap for the browser to redraw while it shares the CPU with training
         _live.light_curves(snap["curves"], x)
+        _live.light_validation(snap["validation"])
 
 
 def live_caption(snap: dict, caps) -> None:

@@ -245,6 +245,26 @@ def measured_lessons() -> list[str]:
     return out
 
 
+def batch_norm_modes() -> None:
+    st.subheader("Batch norm: which statistics the queries see")
+    st.markdown("""
+    Every block normalises its activations with the mean and variance of the batch it sees, and keeps no
+    running averages. Finn et al. and the seed tutorial run a task's queries through the network **as one
+    batch**: each query is normalised with statistics computed from *all* the queries of its task. That is
+    *transductive*: the prediction for one query depends on the others, so a test set of 75 queries is not 75
+    independent predictions, and the query batch leaks a little information about its classes (there are
+    exactly as many queries of each class). It is the default here, because it is what the figures being
+    compared used.
+
+    The other mode, **support statistics** (`batch_norm: support`), normalises every query with the statistics
+    of its task's support set, after the same adaptation, at training and at test: each query is classified on
+    its own, as it would be in use, one image at a time. Records say which mode they ran in (their protocol's
+    `batch_norm`); compare like with like. The code: the support images run through the network beside the
+    queries, and every batch norm takes its statistics from them (`n_stats`):
+    """)
+    st.code(source.function_source("engine.model", "batch_norm"), language="python", wrap_lines=True)
+
+
 def intuition_and_advice() -> None:
     st.subheader("Intuition")
     st.markdown("""
@@ -284,7 +304,10 @@ def engine_code() -> None:
     with st.expander("The per-task reference loop (plain autograd), against which the fast path is tested"):
         st.code(source.function_source("engine.meta", "_loop_meta_gradient"), language="python", wrap_lines=True)
     with st.expander("Batch norm from primitives (why not F.batch_norm)"):
-        st.code(source.function_source("engine.model", "batch_norm"), language="python", wrap_lines=True)
+        st.markdown(
+            "Under `vmap`, `F.batch_norm`'s second-order gradient is wrong (functorch issue 534): the "
+            "vectorized paths use the function shown in the batch-norm section above."
+        )
 
 
 def faq() -> None:
@@ -298,6 +321,7 @@ st.title("Theory: what each shortcut drops or adds")
 update_rules()
 the_family()
 side_by_side()
+batch_norm_modes()
 intuition_and_advice()
 engine_code()
 faq()

@@ -12,14 +12,18 @@ INIT_COLOR = "#7f7f7f"  # the un-meta-trained initialisation
 def label(record: dict) -> str:
     """Device and protocol, for every figure's caption."""
     env, proto = record["environment"], record.get("protocol", {})
+    cfg = record.get("config", {})
+    size = cfg.get("image_size", 28)
     parts = [
         env["device_name"],
         f"torch {env['torch']}",
+        f"{size}×{size} images",
         proto.get("task", ""),
         f"{proto.get('train_inner_steps', '?')} inner step(s) in training, {proto.get('test_inner_steps', '?')} at test"
         if record["kind"] == "compare"
         else proto.get("sweep", ""),
         f"{proto.get('test_tasks')} test tasks" if record["kind"] == "compare" else "",
+        "queries normalised with the support set's statistics" if cfg.get("batch_norm") == "support" else "",
         f"path {proto.get('path')}",
         env["date"][:10],
     ]

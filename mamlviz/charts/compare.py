@@ -79,6 +79,56 @@ def curves(series: dict[str, dict], x: str = "iteration", title: str = "") -> go
     return figure({"data": data, "layout": layout})
 
 
+VALIDATION_TITLE = "accuracy on held-out validation tasks against training time"
+
+
+def validation(series: dict[str, dict | None], test: dict[str, float] | None = None) -> go.Figure | None:
+    """Each variant's accuracy after adaptation on the same held-out validation tasks, at points of its training,
+    against its training seconds (``series``: name -> {"time_s", "accuracy", "iteration"}); ``test``: each one's
+    final test accuracy, marked at its last point. None when no variant has a point."""
+    data = []
+    for name in variants.ordered(series):
+        c = series.get(name)
+        if not c or not c.get("accuracy"):
+            continue
+        data.append(
+            {
+                "type": "scatter",
+                "x": list(c["time_s"]),
+                "y": list(c["accuracy"]),
+                "mode": "lines+markers",
+                "name": L(name),
+                "line": {"color": variants.color(name), "dash": variants.dash(name)},
+                "customdata": list(c["iteration"]),
+                "hovertemplate": f"{L(name)}: %{{y:.1%}} after %{{x:.1f}} s (iteration %{{customdata}})<extra></extra>",
+            }
+        )
+        if test and test.get(name) is not None:
+            data.append(
+                {
+                    "type": "scatter",
+                    "x": [c["time_s"][-1]],
+                    "y": [test[name]],
+                    "mode": "markers",
+                    "name": f"{L(name)}: test accuracy",
+                    "showlegend": False,
+                    "marker": {"color": variants.color(name), "symbol": "star", "size": 12},
+                    "hovertemplate": f"{L(name)}: test accuracy %{{y:.1%}}<extra></extra>",
+                }
+            )
+    if not data:
+        return None
+    layout = {
+        "title": {"text": VALIDATION_TITLE, "font": {"size": 14}},
+        "xaxis": {"title": {"text": X_AXES["time_s"]}, "rangemode": "tozero"},
+        "yaxis": {"title": {"text": "accuracy after adaptation"}, "tickformat": ".0%"},
+        "height": 340,
+        "margin": {"t": 70, "b": 40, "l": 50, "r": 10},
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+    }
+    return figure({"data": data, "layout": layout})
+
+
 MEMORY_TITLES = {SAVED: "held for backprop (MiB, exact)", PEAK: "peak memory (MiB)"}
 
 

@@ -10,7 +10,7 @@ import torch
 from ..analysis.stats import interval
 from ..config import RunConfig
 from ..records import Evaluation
-from . import meta
+from . import meta, model
 from .data import Data
 from .tasks import TaskSampler
 
@@ -59,6 +59,7 @@ def evaluate(
                 inner_steps=cfg.eval_inner_steps,
                 path=path if path in ("loop", "tasks") else "vmap",
                 algorithm=algorithm,
+                forward=model.for_mode(cfg.batch_norm),
             )
             per_task += acc.tolist()
             if on_progress is not None:

@@ -79,7 +79,7 @@ def load_params(record_path: str | Path, record: dict) -> dict[str, dict[str, to
     if strange:
         raise ParamsError(f"its parameter file {name} names a network the run did not train: {strange[0]}")
     cfg = record["config"]
-    net = model.init_params(cfg["n_way"])
+    net = model.init_params(cfg["n_way"], image_size=cfg.get("image_size", 28))
     expected = {  # each network's entries: the plain network's, and what its algorithm learns besides
         m: {
             k: tuple(v.shape)
@@ -112,15 +112,16 @@ def load_params(record_path: str | Path, record: dict) -> dict[str, dict[str, to
     return out
 
 
-def _trace(params, xs, ys, xq, yq, inner_lr: float, steps: int, algorithm: str = "maml"):
+def _trace(params, xs, ys, xq, yq, inner_lr: float, steps: int, algorithm: str = "maml", batch_norm="transductive"):
     """Query loss, accuracy and per-image correctness after 0..steps inner steps, one task: the inner loop of
     ``algorithm`` (plain autograd, one step at a time, on CPU 2-3x faster than vmap over tasks), observed after
-    each step."""
+    each step; the queries normalised as the run's ``batch_norm`` mode says."""
+    stats = xs if batch_norm == "support" else None
     losses, accs, correct = [], [], []
 
     def observe(k, fast):
         with torch.no_grad():
-            logits = model.forward(fast, xq)
+            logits = model.forward(fast, xq, stats=stats)
             hit = logits.argmax(-1) == yq
             losses.append(F.cross_entropy(logits, yq))
             correct.append(hit)
@@ -140,13 +141,15 @@ def test_task(data: Data, cfg: RunConfig, task_seed: int) -> TaskBatch:
     return TaskSampler(data.test, cfg.n_way, cfg.k_shot, cfg.k_query, seed=task_seed).sample(1)
 
 
-def adapt_one(models: dict, task: TaskBatch, inner_lr: float, steps: int) -> dict[str, dict]:
+def adapt_one(
+    models: dict, task: TaskBatch, inner_lr: float, steps: int, batch_norm: str = "transductive"
+) -> dict[str, dict]:
     """model -> {"loss": [K+1], "accuracy": [K+1], "correct": [K+1][queries]} on one task."""
     out = {}
     with torch.enable_grad():
         for name, params in models.items():
             loss, acc, correct = _trace(
-                params, task.xs[0], task.ys[0], task.xq[0], task.yq[0], inner_lr, steps, _algorithm(name)
+                params, task.xs[0], task.ys[0], task.xq[0], task.yq[0], inner_lr, steps, _algorithm(name), batch_norm
             )
             out[name] = {"loss": loss.tolist(), "accuracy": acc.tolist(), "correct": correct.tolist()}
     return out
@@ -167,7 +170,17 @@ def adapt_many(models: dict, data: Data, cfg: RunConfig, steps: int, tasks: int)
         for name, params in models.items():
             accs = torch.stack(
                 [
-                    _trace(params, b.xs[t], b.ys[t], b.xq[t], b.yq[t], cfg.inner_lr, steps, _algorithm(name))[1]
+                    _trace(
+                        params,
+                        b.xs[t],
+                        b.ys[t],
+                        b.xq[t],
+                        b.yq[t],
+                        cfg.inner_lr,
+                        steps,
+                        _algorithm(name),
+                        cfg.batch_norm,
+                    )[1]
                     for b in batches
                     for t in range(b.xs.shape[0])
                 ]

@@ -102,6 +102,7 @@ def alignment_curve(
     names=variants.DEFAULT,
     path: str = "auto",
     owner: str | None = None,
+    forward=None,
 ) -> AlignmentCurve | None:
     """``alignment`` at each (iteration, parameters) snapshot on the fixed ``probe`` batch; snapshots
     whose parameters are no longer finite (a diverged run's last) are left out. None with fewer than two
@@ -124,6 +125,7 @@ def alignment_curve(
             names=names,
             path=path,
             owner=owner,
+            forward=forward,
         )
         numbers = [a["reference_norm"]] + [g[k] for g in a["variants"].values() for k in ("cosine", "norm")]
         if not all(math.isfinite(v) for v in numbers):

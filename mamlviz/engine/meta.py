@@ -5,7 +5,7 @@ Both compute the same thing, the mean over the meta-batch of
     second order (MAML):   d/dθ  L_query(θ - α ∇L_support(θ) - ...)      (through the inner loop)
     first order (FOMAML):  ∇L_query evaluated at the adapted parameters θ' (inner loop treated as constant)
 
-Tasks are stacked on dim 0: xs [T, N·K, 1, 28, 28], ys [T, N·K], xq [T, N·Q, ...], yq [T, N·Q].
+Tasks are stacked on dim 0: xs [T, N·K, 1, S, S], ys [T, N·K], xq [T, N·Q, ...], yq [T, N·Q].
 The inner loop is ``engine.inner.adapt``.
 """
 
@@ -48,7 +48,7 @@ def _vmap_meta_gradient(params, xs, ys, xq, yq, *, inner_lr, inner_steps, first_
 
     def task(p, xs_t, ys_t, xq_t, yq_t):
         fast = inner.adapt(p, xs_t, ys_t, inner_lr=inner_lr, inner_steps=inner_steps, forward=forward, how="func")
-        return query_loss_acc(fast, xq_t, yq_t, forward)
+        return query_loss_acc(fast, xq_t, yq_t, forward, xs_t)
 
     if first_order:
 
@@ -57,7 +57,7 @@ def _vmap_meta_gradient(params, xs, ys, xq, yq, *, inner_lr, inner_steps, first_
             fast = {k: v.detach() for k, v in fast.items()}
 
             def q(f):
-                loss, acc = query_loss_acc(f, xq_t, yq_t, forward)
+                loss, acc = query_loss_acc(f, xq_t, yq_t, forward, xs_t)
                 return loss, (loss, acc)
 
             return grad(q, has_aux=True)(fast)
@@ -113,7 +113,7 @@ def _loop_meta_gradient(params, xs, ys, xq, yq, *, inner_lr, inner_steps, first_
             fast = inner.adapt(
                 leaves, xs[t], ys[t], inner_lr=inner_lr, inner_steps=inner_steps, forward=forward, how=how
             )
-            loss, acc = query_loss_acc(fast, xq[t], yq[t], forward)
+            loss, acc = query_loss_acc(fast, xq[t], yq[t], forward, xs[t])
             # first order: the inner gradients carry no graph, so d fast / d θ = I and this is
             # exactly the query gradient at the adapted parameters.
             for acc_g, gk in zip(total.values(), torch.autograd.grad(loss, list(leaves.values()))):
@@ -202,8 +202,8 @@ def meta_gradient(
     alg = algorithms.get(algorithm) if algorithm is not None else None
     if alg is not None and alg.name not in ("maml", "fomaml"):
         params = alg.complete(params, inner_lr, inner_steps)
-        if path in ("loop", "tasks") and forward is model.forward:
-            forward = model.forward_fused
+        if path in ("loop", "tasks"):
+            forward = model.fused(forward)
         impl = _algorithm_vmap if path == "vmap" else _algorithm_loop
         return impl(
             alg, params, xs, ys, xq, yq, inner_lr=inner_lr, inner_steps=inner_steps, forward=forward, state=state
@@ -213,10 +213,10 @@ def meta_gradient(
     impl = {"loop": _loop_meta_gradient, "vmap": _vmap_meta_gradient, "tasks": _tasks_meta_gradient}.get(path)
     if impl is None:
         raise ValueError(f"path: must be one of {', '.join(PATHS)}, got {path!r}")
-    if path == "tasks" and forward is not model.forward:  # it runs the CNN itself: another network takes the loop
-        impl = _loop_meta_gradient
-    if path == "loop" and forward is model.forward:  # outside vmap the native batch norm is exact and faster
-        forward = model.forward_fused
+    if path == "tasks" and forward is not model.forward:  # it runs the CNN itself in transductive mode: another
+        impl, path = _loop_meta_gradient, "loop"  # network, or queries normalised by their support set, takes the loop
+    if path == "loop":  # outside vmap the native batch norm is exact and faster
+        forward = model.fused(forward)
     return impl(
         params, xs, ys, xq, yq, inner_lr=inner_lr, inner_steps=inner_steps, first_order=first_order, forward=forward
     )
@@ -241,8 +241,8 @@ def adapted_accuracy(
         path = fastest_path(xs.device)
     params = {k: v.detach() for k, v in params.items()}
     alg = algorithms.get(algorithm or "maml")
-    if path == "loop" and forward is model.forward:  # outside vmap the native batch norm is exact and faster
-        forward = model.forward_fused
+    if path == "loop":  # outside vmap the native batch norm is exact and faster
+        forward = model.fused(forward)
     with torch.enable_grad():
         kw = dict(inner_lr=inner_lr, inner_steps=inner_steps, forward=forward)
         plain = type(alg).adapt is algorithms.Algorithm.adapt  # plain gradient steps on every weight
@@ -258,12 +258,12 @@ def adapted_accuracy(
 
             def task(xs_t, ys_t, xq_t, yq_t):
                 fast = alg.adapt(params, xs_t, ys_t, how="func-const", **kw)
-                return query_loss_acc(fast, xq_t, yq_t, forward)[1]
+                return query_loss_acc(fast, xq_t, yq_t, forward, xs_t)[1]
 
             return vmap(task)(xs, ys, xq, yq).detach()
         accs = []
         for t in range(xs.shape[0]):  # one task at a time (the tasks path of the others' own inner loops too)
             fast = alg.adapt(params, xs[t], ys[t], how="const", **kw)
             with torch.no_grad():
-                accs.append(query_loss_acc(fast, xq[t], yq[t], forward)[1])
+                accs.append(query_loss_acc(fast, xq[t], yq[t], forward, xs[t])[1])
         return torch.stack(accs)

@@ -1,10 +1,10 @@
 """The functional 4-block Omniglot CNN of Finn et al. 2017, parameters as a plain dict.
 
 Each block: 3x3 conv (64 filters) -> batch norm with batch statistics -> ReLU -> 2x2 max-pool
-(computed as pool-then-ReLU, which is the same function);
-28 -> 14 -> 7 -> 3 -> 1, then a linear head. Batch norm always uses the statistics of the batch
-it sees ("transductive", as in the MAML paper) and keeps no running averages, so the model is a
-pure function of (params, x) and vmaps cleanly over tasks.
+(computed as pool-then-ReLU, which is the same function); 28 -> 14 -> 7 -> 3 -> 1 (64 features), or
+at the original 105x105: 105 -> 52 -> 26 -> 13 -> 6 (64 x 6 x 6 = 2304 features), then a linear head.
+Batch norm always uses the statistics of the batch it sees ("transductive", as in the MAML paper) and keeps
+no running averages, so the model is a pure function of (params, x) and vmaps cleanly over tasks.
 """
 
 from __future__ import annotations
@@ -19,8 +19,21 @@ FILTERS = 64
 BN_EPS = 1e-5
 
 
-def init_params(n_way: int, seed: int = 0, *, device="cpu", dtype=torch.float32) -> dict[str, torch.Tensor]:
-    """Fresh parameters (PyTorch's default conv/linear init, BN at identity), reproducible by seed."""
+def features(image_size: int = 28) -> int:
+    """The head's input size for square images of ``image_size``: 64 channels x the side left after 4 pools."""
+    side = image_size
+    for _ in range(BLOCKS):
+        side //= 2
+    if side < 1:
+        raise ValueError(f"image_size: must be at least {2**BLOCKS}, got {image_size}")
+    return FILTERS * side * side
+
+
+def init_params(
+    n_way: int, seed: int = 0, *, image_size: int = 28, device="cpu", dtype=torch.float32
+) -> dict[str, torch.Tensor]:
+    """Fresh parameters (PyTorch's default conv/linear init, BN at identity), reproducible by seed; the head
+    takes ``features(image_size)`` inputs."""
     g = torch.Generator().manual_seed(seed)
     params: dict[str, torch.Tensor] = {}
     c_in = 1
@@ -32,18 +45,25 @@ def init_params(n_way: int, seed: int = 0, *, device="cpu", dtype=torch.float32)
         params[f"bn{b}.weight"] = torch.ones(FILTERS)
         params[f"bn{b}.bias"] = torch.zeros(FILTERS)
         c_in = FILTERS
-    bound = 1.0 / math.sqrt(FILTERS)
-    params["head.weight"] = (torch.rand(n_way, FILTERS, generator=g) * 2 - 1) * bound
+    n_in = features(image_size)
+    bound = 1.0 / math.sqrt(n_in)
+    params["head.weight"] = (torch.rand(n_way, n_in, generator=g) * 2 - 1) * bound
     params["head.bias"] = (torch.rand(n_way, generator=g) * 2 - 1) * bound
     return {k: v.to(device=device, dtype=dtype) for k, v in params.items()}
 
 
-def batch_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """Batch norm over (N, H, W) from primitives.
+def batch_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, n_stats: int | None = None) -> torch.Tensor:
+    """Batch norm over (N, H, W) from primitives; ``n_stats``: normalise every row with the statistics of the
+    first ``n_stats`` rows only (the support set's, for the queries after them).
 
     Not ``F.batch_norm``: under ``torch.func.vmap`` its second-order gradient is wrong
     (functorch issue 534; relative error 1e-3..6e-2 in float64). This form is exact.
     """
+    if n_stats is not None:
+        seen = x[:n_stats]
+        mean = seen.mean(dim=(0, 2, 3), keepdim=True)
+        var = ((seen - mean) * (seen - mean)).mean(dim=(0, 2, 3), keepdim=True)
+        return (x - mean) * (weight[None, :, None, None] * torch.rsqrt(var + BN_EPS)) + bias[None, :, None, None]
     centred = x - x.mean(dim=(0, 2, 3), keepdim=True)
     var = (centred * centred).mean(dim=(0, 2, 3), keepdim=True)
     return centred * (weight[None, :, None, None] * torch.rsqrt(var + BN_EPS)) + bias[None, :, None, None]
@@ -56,26 +76,39 @@ def fused_batch_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) 
 
 
 def body(
-    params: dict[str, torch.Tensor], x: torch.Tensor, activation=F.relu, pool=F.max_pool2d, norm=batch_norm
+    params: dict[str, torch.Tensor],
+    x: torch.Tensor,
+    activation=F.relu,
+    pool=F.max_pool2d,
+    norm=batch_norm,
+    stats: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Features [N, 64] of images ``x`` [N, 1, 28, 28]: the four blocks, everything but the head.
+    """Features [N, features(S)] of images ``x`` [N, 1, S, S]: the four blocks, everything but the head.
+
+    ``stats``: images whose batch statistics normalise ``x`` (a task's support set, for its queries: each
+    query is then classified on its own, not with the other queries' statistics); they run through the same
+    blocks alongside ``x``, with batch norm from primitives.
 
     ``activation`` and ``pool`` are swappable so the tests can check gradients by finite
     differences on a smooth variant (tanh, average pooling): max-pool switches make the real
     network kinked at scales far below any usable step.
     """
-    h = x
+    n = None if stats is None else stats.shape[0]
+    h = x if stats is None else torch.cat([stats, x])
     for b in range(BLOCKS):
         h = F.conv2d(h, params[f"conv{b}.weight"], params[f"conv{b}.bias"], padding=1)
-        h = norm(h, params[f"bn{b}.weight"], params[f"bn{b}.bias"])
+        if n is None:
+            h = norm(h, params[f"bn{b}.weight"], params[f"bn{b}.bias"])
+        else:
+            h = batch_norm(h, params[f"bn{b}.weight"], params[f"bn{b}.bias"], n)
         # activation(max_pool(h)) == max_pool(activation(h)) for any increasing activation,
         # and acts on a quarter of the elements (about 15 % faster per meta-step on CPU).
         h = activation(pool(h, 2))
-    return h.flatten(1)
+    return (h if n is None else h[n:]).flatten(1)
 
 
 def head(params: dict[str, torch.Tensor], features: torch.Tensor) -> torch.Tensor:
-    """Logits of the linear head on ``features`` [N, 64] (ANIL adapts only this)."""
+    """Logits of the linear head on ``features`` [N, F] (ANIL adapts only this)."""
     return F.linear(features, params["head.weight"], params["head.bias"])
 
 
@@ -83,20 +116,66 @@ HEAD = ("head.weight", "head.bias")
 
 
 def forward(
-    params: dict[str, torch.Tensor], x: torch.Tensor, activation=F.relu, pool=F.max_pool2d, norm=batch_norm
+    params: dict[str, torch.Tensor],
+    x: torch.Tensor,
+    activation=F.relu,
+    pool=F.max_pool2d,
+    norm=batch_norm,
+    stats: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Logits for images ``x`` [N, 1, 28, 28]: ``head(body(x))``."""
-    return head(params, body(params, x, activation, pool, norm))
+    """Logits for images ``x`` [N, 1, S, S]: ``head(body(x))`` (``stats``: see ``body``)."""
+    return head(params, body(params, x, activation, pool, norm, stats))
 
 
-def forward_fused(params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+def forward_fused(params: dict[str, torch.Tensor], x: torch.Tensor, stats: torch.Tensor | None = None) -> torch.Tensor:
     """``forward`` with the native batch norm: the per-task loop path's (never under ``vmap``)."""
-    return forward(params, x, norm=fused_batch_norm)
+    return forward(params, x, norm=fused_batch_norm, stats=stats)
+
+
+BATCH_NORM_MODES = ("transductive", "support")
+
+
+class SupportStats:
+    """A forward whose queries are normalised with their task's support-set statistics (``query_loss_acc``
+    passes the support images as ``stats``): batch-norm mode "support". Every other use (the inner loop's
+    support loss) is the forward itself: a support batch's own statistics are the support set's."""
+
+    support_stats = True
+
+    def __init__(self, forward):
+        self.forward = forward
+
+    def __call__(self, params, x, stats=None):
+        return self.forward(params, x) if stats is None else self.forward(params, x, stats=stats)
+
+
+def for_mode(mode: str, forward=None):
+    """The network's forward for a batch-norm mode: "transductive" (every batch its own statistics, queries
+    together, as Finn et al.) or "support" (queries normalised with the support set's statistics)."""
+    forward = forward or globals()["forward"]
+    if mode not in BATCH_NORM_MODES:
+        raise ValueError(f"batch_norm: must be one of {', '.join(BATCH_NORM_MODES)}, got {mode!r}")
+    return SupportStats(forward) if mode == "support" else forward
+
+
+def fused(forward):
+    """The same function with the native batch norm, where the forward is the model's (the loop paths)."""
+    if forward is globals()["forward"]:
+        return forward_fused
+    if isinstance(forward, SupportStats) and forward.forward is globals()["forward"]:
+        return SupportStats(forward_fused)
+    return forward
+
+
+def is_model(forward) -> bool:
+    """The model's own network (plain or fused, either batch-norm mode), not a test's variant of it."""
+    inner = forward.forward if isinstance(forward, SupportStats) else forward
+    return inner is globals()["forward"] or inner is forward_fused
 
 
 def forward_tasks(params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     """Logits [T, B, n_way] of T tasks at once, each with its own parameters (leading dim T), images x
-    [T, B, 1, 28, 28]: the tasks become groups of channels (grouped convolutions, per-channel batch norm over
+    [T, B, 1, S, S]: the tasks become groups of channels (grouped convolutions, per-channel batch norm over
     each task's own batch, a batched head). The same function as ``forward`` task by task, with plain autograd
     (no ``vmap``), so the native batch norm is exact and every task runs in the same few large kernels."""
     t, b = x.shape[:2]
@@ -108,7 +187,7 @@ def forward_tasks(params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Ten
             h, None, None, params[f"bn{k}.weight"].reshape(-1), params[f"bn{k}.bias"].reshape(-1), True, 0.0, BN_EPS
         )
         h = F.relu(F.max_pool2d(h, 2))
-    h = h.reshape(b, t, -1).transpose(0, 1)  # [T, B, 64]
+    h = h.reshape(b, t, -1).transpose(0, 1)  # [T, B, F]: task-major channels, then space (as body's flatten)
     return torch.baddbmm(params["head.bias"][:, None, :], h, params["head.weight"].transpose(1, 2))
 
 
@@ -123,9 +202,9 @@ class OmniglotCNN(torch.nn.Module):
     so ``torch.func.functional_call`` and ``forward(params, x)`` agree.
     """
 
-    def __init__(self, n_way: int = 5, seed: int = 0):
+    def __init__(self, n_way: int = 5, seed: int = 0, image_size: int = 28):
         super().__init__()
-        for name, value in init_params(n_way, seed).items():
+        for name, value in init_params(n_way, seed, image_size=image_size).items():
             owner, attr = name.split(".")
             if not hasattr(self, owner):
                 self.add_module(owner, torch.nn.Module())

@@ -59,8 +59,8 @@ def _set_up(cfg: RunConfig, report: Reporter | None = None) -> _Setup:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     say("loading the Omniglot images onto the device", 0)
-    data = load_data(device)
-    init = model.init_params(cfg.n_way, cfg.seed, device=device)
+    data = load_data(device, cfg.image_size)
+    init = model.init_params(cfg.n_way, cfg.seed, image_size=cfg.image_size, device=device)
     say("choosing the fastest exact meta-gradient path on this machine (timed once per config)", 1)
     path, selection = select_path(cfg, device, data, init)
     say(f"building each variant's meta-step on the {path} path", 2)
@@ -75,14 +75,27 @@ def probe_tasks(cfg: RunConfig, device: torch.device) -> int:
     return cfg.meta_batch if device.type == "cuda" else min(cfg.meta_batch, 4)
 
 
+BATCH_NORM_WORDS = {
+    "transductive": "transductive: batch statistics at training and test, no running averages (the queries of a "
+    "task are normalised together, as Finn et al. and the seed tutorial do)",
+    "support": "support statistics: every query normalised with its task's support-set statistics (after the same "
+    "adaptation), at training and test, no running averages; each query is classified on its own",
+}
+
+
 def _protocol(cfg: RunConfig, device: torch.device, path: str, kind=records.Protocol, **extra) -> records.Protocol:
     return kind(
-        dataset="Omniglot, 28x28 LANCZOS, ink=1 (mamlviz/data/omniglot28.npz, sha256-checked)",
+        dataset=(
+            "Omniglot, 28x28 LANCZOS, ink=1 (mamlviz/data/omniglot28.npz, sha256-checked)"
+            if cfg.image_size == 28
+            else f"Omniglot, the original {cfg.image_size}x{cfg.image_size} images, ink=1 (built from the original "
+            "PNGs, pixels sha256-checked, cached)"
+        ),
         split=f"1200 train / 423 test characters, random with seed {SPLIT_SEED}",
         split_seed=SPLIT_SEED,
         rotations="4 rotations x 90 degrees as extra classes (4800 train / 1692 test classes)",
         task=f"{cfg.n_way}-way {cfg.k_shot}-shot, {cfg.k_query} queries per class",
-        batch_norm="transductive: batch statistics at training and test, no running averages",
+        batch_norm=BATCH_NORM_WORDS[cfg.batch_norm],
         train_inner_steps=cfg.inner_steps,
         test_inner_steps=cfg.eval_inner_steps,
         test_tasks=cfg.eval_tasks,
@@ -124,6 +137,15 @@ def _protocol(cfg: RunConfig, device: torch.device, path: str, kind=records.Prot
             else "not measured (one algorithm: nothing to compare)"
         ),
         algorithms={n: dict(algorithms.get(n).parts) for n in cfg.variants},
+        validation=(
+            f"each variant's accuracy after {cfg.eval_inner_steps} inner step(s) on the same {cfg.validation_tasks} "
+            "validation tasks (drawn from the held-out characters by their own stream, not the test tasks; nothing "
+            f"is chosen by them), at {cfg.validation_points} evenly spaced points of its own training (the first "
+            "at the initialisation, the last at its end), measured between two of its meta-iterations, outside its "
+            "training time"
+            if cfg.validation_points
+            else "not measured (validation_points = 0)"
+        ),
         **extra,
     )
 
@@ -142,13 +164,20 @@ def _analysis(name: str, snapshots, cfg: RunConfig, s: _Setup) -> tuple[int, rec
         inner_steps=cfg.inner_steps,
         algorithm=name,
         tasks_together=False,  # the same figure whatever path the run took
+        forward=model.for_mode(cfg.batch_norm),
     )
     n = probe_tasks(cfg, s.device)
     probe = TaskBatch(batch.xs[:n], batch.ys[:n], batch.xq[:n], batch.yq[:n])
     ref = variants.reference_of(cfg.variants)
     names = cfg.variants if name == ref else [ref, name]  # along another's training: it against the reference
     curve = alignment_curve(
-        snapshots, probe, inner_lr=cfg.inner_lr, inner_steps=cfg.inner_steps, names=names, owner=name
+        snapshots,
+        probe,
+        inner_lr=cfg.inner_lr,
+        inner_steps=cfg.inner_steps,
+        names=names,
+        owner=name,
+        forward=model.for_mode(cfg.batch_norm),
     )
     return saved, curve
 
@@ -319,7 +348,9 @@ def sweep(
     base = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
     stop = stop or threading.Event()
     report = Reporter(on_progress)
-    first = base.replace(**{over: values[0]}, train_tasks=iterations * base.meta_batch, alignment_points=0)
+    first = base.replace(
+        **{over: values[0]}, train_tasks=iterations * base.meta_batch, alignment_points=0, validation_points=0
+    )
     s = _set_up(first)
     points = []
     ref = variants.reference_of(first.variants)

@@ -14,7 +14,7 @@ import torch
 
 from .. import variants
 from ..config import RunConfig
-from . import algorithms, measure, meta
+from . import algorithms, measure, meta, model
 from .adam import OPTIMIZERS
 from .data import Data
 from .tasks import TaskBatch, TaskSampler
@@ -22,6 +22,7 @@ from .tasks import TaskBatch, TaskSampler
 PROBE_SEED_OFFSET = 7  # the probe's tasks are not the training stream's
 MARGIN = 1.2  # another path must be this many times faster than the device's usual one to be chosen
 REPEATS = 3  # interleaved timings of each path; the fastest of each counts
+SLOW_STEP_S = 1.0  # a warm-up this long (105x105 images): one timing of each path is enough, the gap is large
 _CHOSEN: dict[tuple, tuple[str, dict]] = {}  # (machine, config) -> the path chosen there, for this process
 
 
@@ -53,7 +54,13 @@ class MetaStep:
             if getattr(self.algorithm, "first_order_until", 0):
                 raise ValueError("path: derivative-order annealing changes the graph mid-run; use 'vmap' for it")
             self.state["every_step"] = True
-        self.kw = dict(inner_lr=cfg.inner_lr, inner_steps=cfg.inner_steps, algorithm=algorithm, state=self.state)
+        self.kw = dict(
+            inner_lr=cfg.inner_lr,
+            inner_steps=cfg.inner_steps,
+            algorithm=algorithm,
+            state=self.state,
+            forward=model.for_mode(cfg.batch_norm),
+        )
         self.setup_s = 0.0
         if path == "graph":
             t0 = time.perf_counter()
@@ -110,14 +117,15 @@ class MetaStep:
 def candidate_paths(device: torch.device) -> list[str]:
     """The exact paths to time on ``device``, its usual one first."""
     # "tasks" (all tasks as groups of channels) wins on CPU at large meta-batches and loses at many inner steps
-    # (bench/engine_speed.py): timed for each config like the others
-    return ["graph", "vmap", "tasks"] if device.type == "cuda" else ["loop", "tasks", "vmap"]
+    # (bench/engine_speed.py): timed for each config like the others. vmap never won on CPU (2-5x slower than
+    # the loop in every record and benchmark; 5.5x at 105x105), so a CPU run does not spend time timing it.
+    return ["graph", "vmap", "tasks"] if device.type == "cuda" else ["loop", "tasks"]
 
 
 def _key(cfg: RunConfig, device: torch.device) -> tuple:
     """What the choice of path depends on: the machine and the shapes of one meta-iteration."""
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else measure.cpu_name()
-    shape = (cfg.n_way, cfg.k_shot, cfg.k_query, cfg.meta_batch, cfg.inner_steps, tuple(cfg.variants))
+    shape = (cfg.image_size, cfg.n_way, cfg.k_shot, cfg.k_query, cfg.meta_batch, cfg.inner_steps, tuple(cfg.variants))
     return (name, torch.__version__, torch.get_num_threads(), *shape)
 
 
@@ -137,7 +145,7 @@ def select_path(cfg: RunConfig, device: torch.device, data: Data, init: dict) ->
     tasks = cfg.meta_batch if device.type == "cuda" else min(cfg.meta_batch, 4)
     sampler = TaskSampler(data.train, cfg.n_way, cfg.k_shot, cfg.k_query, seed=cfg.seed + PROBE_SEED_OFFSET)
     batch = sampler.sample(tasks)
-    timings, errors, steps = {}, {}, {}
+    timings, errors, steps, warm = {}, {}, {}, {}
     t_start = time.perf_counter()
     for path in candidate_paths(device):
         try:
@@ -146,12 +154,15 @@ def select_path(cfg: RunConfig, device: torch.device, data: Data, init: dict) ->
                 {k: v.clone() for k, v in init.items()}, cfg.inner_lr, cfg.inner_steps
             )
             steps[path] = MetaStep(path, params, cfg, ref, warm_batch=batch)
+            t0 = time.perf_counter()
             steps[path](batch)  # warm-up
+            warm[path] = time.perf_counter() - t0
         except Exception as e:  # a path that fails here is simply not chosen, and the reason is kept
             errors[path] = f"{type(e).__name__}: {e}"[:300]
             steps.pop(path, None)
     # interleaved repetitions, best of each, so that a noisy moment does not pick the path
-    for _ in range(REPEATS):
+    repeats = 1 if max(warm.values(), default=0.0) >= SLOW_STEP_S else REPEATS
+    for _ in range(repeats):
         for path, step in steps.items():
             t0 = measure.now(device)
             step(batch)
@@ -170,7 +181,7 @@ def select_path(cfg: RunConfig, device: torch.device, data: Data, init: dict) ->
         "chosen_by": "measurement",
         "probe_ms_per_iteration": timings,
         "probe_tasks": tasks,
-        "repeats": REPEATS,
+        "repeats": repeats,
         "margin": MARGIN,
         "errors": errors,
         "probe_s": time.perf_counter() - t_start,

@@ -1,7 +1,7 @@
 """N-way K-shot task sampling on the device: no per-task Python loop, no DataLoader workers.
 
 All images of one split, with the four 90-degree rotations as extra classes, sit in one uint8
-tensor [classes, 20, 28, 28] on the device; a meta-batch is a handful of batched index ops.
+tensor [classes, 20, S, S] on the device (S = 28 or 105); a meta-batch is a handful of batched index ops.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from .. import omniglot
 
 
 def class_images(data: omniglot.Omniglot, characters: np.ndarray, device) -> torch.Tensor:
-    """uint8 [len(characters) * 4, 20, 28, 28] on ``device``; class 4c + r is character c rotated r x 90°."""
+    """uint8 [len(characters) * 4, 20, S, S] on ``device``; class 4c + r is character c rotated r x 90°."""
     imgs = torch.from_numpy(np.ascontiguousarray(data.images[characters]))
     imgs = torch.stack([torch.rot90(imgs, r, dims=(-2, -1)) for r in range(4)], dim=1).flatten(0, 1)
     return imgs.contiguous().to(device)
@@ -23,9 +23,9 @@ def class_images(data: omniglot.Omniglot, characters: np.ndarray, device) -> tor
 
 @dataclass
 class TaskBatch:
-    xs: torch.Tensor  # [T, N*K, 1, 28, 28] float
+    xs: torch.Tensor  # [T, N*K, 1, S, S] float
     ys: torch.Tensor  # [T, N*K] long
-    xq: torch.Tensor  # [T, N*Q, 1, 28, 28]
+    xq: torch.Tensor  # [T, N*Q, 1, S, S]
     yq: torch.Tensor  # [T, N*Q]
 
 
@@ -51,8 +51,9 @@ class TaskSampler:
         # N distinct classes per task and K+Q distinct drawings per class: argsort of uniform noise.
         classes = torch.rand(tasks, n_classes, device=dev, generator=g).argsort(dim=1)[:, :n]
         draws = torch.rand(tasks, n, n_draw, device=dev, generator=g).argsort(dim=2)[:, :, : k + q]
-        x = self.images[classes[:, :, None], draws]  # [T, N, K+Q, 28, 28] uint8
-        x = (x.to(self.dtype) / 255.0).unsqueeze(3)  # [T, N, K+Q, 1, 28, 28]
-        xs = x[:, :, :k].reshape(tasks, n * k, 1, 28, 28)
-        xq = x[:, :, k:].reshape(tasks, n * q, 1, 28, 28)
+        x = self.images[classes[:, :, None], draws]  # [T, N, K+Q, S, S] uint8
+        x = (x.to(self.dtype) / 255.0).unsqueeze(3)  # [T, N, K+Q, 1, S, S]
+        side = x.shape[-1]
+        xs = x[:, :, :k].reshape(tasks, n * k, 1, side, side)
+        xq = x[:, :, k:].reshape(tasks, n * q, 1, side, side)
         return TaskBatch(xs, self.ys_row.expand(tasks, -1).contiguous(), xq, self.yq_row.expand(tasks, -1).contiguous())

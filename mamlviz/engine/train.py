@@ -22,17 +22,19 @@ import torch
 from .. import variants
 from ..config import BY_NAME, FASTEST_RATIO, RunConfig
 from ..progress import Progress, Reporter
-from ..records import AlgorithmResult, Curve, decimate
-from . import algorithms, measure
+from ..records import AlgorithmResult, Curve, ValidationCurve, decimate
+from . import algorithms, measure, meta, model
 from .data import Data
 from .step import MetaStep
-from .tasks import TaskSampler
+from .tasks import TaskBatch, TaskSampler
 
 FLUSH_INTERVAL_S = 0.2
 UNSTABLE_GROWTH = 10.0  # training loss this many times its start: flagged unstable though finite
 CURVE_POINTS = 400  # stored curve points per algorithm; longer runs are averaged into this many
 WARM_SEED_OFFSET = 13  # the CUDA-graph capture batch is not a training batch
 MEMORY_ITERATIONS = 3  # meta-iterations of the device-memory phase
+VALIDATION_SEED_OFFSET = 2_000_003  # the validation tasks' own stream (the test tasks' is evaluate's)
+VALIDATION_CHUNK = {"cuda": 200, "cpu": 8}  # validation tasks adapted at once
 
 
 class LossLog:
@@ -61,32 +63,51 @@ class LossLog:
         return None if bad is None else start + bad + 1
 
 
-class Snapshots:
-    """Copies of the parameters at ``points`` evenly spaced moments of training (the first is the
-    initialisation), for the gradient-alignment curve measured after training. The copies go into
-    buffers allocated before training. Spacing is by iterations, or by time once a time budget is
-    known (it can become known during training: a time-fair variant gets the reference's time)."""
+class Marks:
+    """``points`` evenly spaced moments of training, the first at the start: after it, marks by iterations, or
+    by time once a time budget is known (it can become known during training: a time-fair variant gets the
+    reference's time). ``due`` says when the next mark is reached, once."""
 
-    def __init__(self, init: dict, points: int, total: int, budget: float | None):
+    def __init__(self, points: int, total: int, budget: float | None):
         self.n = max(0, points - 1)
         self.iteration_marks = [round(k * total / self.n) for k in range(1, self.n + 1)]
         self.time_marks: list[float] = []
+        self.next = 0
         self.set_budget(budget)
-        self.buffers = [{k: torch.zeros_like(v) for k, v in init.items()} for _ in range(self.n)]
-        self.taken: list[tuple[int, dict]] = [(0, init)] if points else []
 
     def set_budget(self, budget: float | None) -> None:
         self.time_marks = [k * budget / self.n for k in range(1, self.n + 1)] if budget else []
 
-    def after(self, done: int, elapsed: float, params: dict) -> None:
-        k = len(self.taken) - 1  # the next mark
-        if k < 0 or k >= len(self.buffers):
-            return
+    def due(self, done: int, elapsed: float) -> bool:
+        k = self.next
+        if k >= self.n:
+            return False
         if done >= self.iteration_marks[k] or (self.time_marks and elapsed >= self.time_marks[k]):
+            self.next += 1
+            return True
+        return False
+
+
+class Snapshots:
+    """Copies of the parameters at ``points`` evenly spaced moments of training (the first is the
+    initialisation), for the gradient-alignment curve measured after training. The copies go into
+    buffers allocated before training."""
+
+    def __init__(self, init: dict, points: int, total: int, budget: float | None):
+        self.marks = Marks(points, total, budget)
+        self.buffers = [{k: torch.zeros_like(v) for k, v in init.items()} for _ in range(self.marks.n)]
+        self.taken: list[tuple[int, dict]] = [(0, init)] if points else []
+
+    def set_budget(self, budget: float | None) -> None:
+        self.marks.set_budget(budget)
+
+    def after(self, done: int, elapsed: float, params: dict) -> None:
+        if self.marks.due(done, elapsed):
+            buffer = self.buffers[len(self.taken) - 1]
             with torch.no_grad():
-                for name, buf in self.buffers[k].items():
+                for name, buf in buffer.items():
                     buf.copy_(params[name])
-            self.taken.append((done, self.buffers[k]))
+            self.taken.append((done, buffer))
 
     def finish(self, done: int, params: dict) -> list[tuple[int, dict]]:
         """The points taken, ending with the final parameters."""
@@ -94,6 +115,61 @@ class Snapshots:
         if taken and taken[-1][0] != done:
             taken.append((done, params))
         return taken
+
+
+def validation_tasks(data: Data, cfg: RunConfig) -> TaskBatch | None:
+    """The run's validation tasks: drawn once from the held-out characters by their own stream (not the test
+    tasks), the same for every variant at every point; None when no validation curve is asked for."""
+    if not cfg.validation_points:
+        return None
+    sampler = TaskSampler(data.test, cfg.n_way, cfg.k_shot, cfg.k_query, seed=cfg.seed + VALIDATION_SEED_OFFSET)
+    return sampler.sample(cfg.validation_tasks)
+
+
+class Validation:
+    """Accuracy after adaptation on the validation tasks at ``cfg.validation_points`` evenly spaced moments of a
+    variant's training (the first at the initialisation, the last at its end), measured between two of its
+    meta-iterations, outside its timed training: accuracy against training seconds, while it trains."""
+
+    def __init__(self, name: str, cfg: RunConfig, tasks: TaskBatch | None, path: str, total: int, budget):
+        self.name, self.cfg, self.tasks = name, cfg, tasks
+        self.path = path if path in ("loop", "tasks") else "vmap"
+        self.marks = Marks(cfg.validation_points if tasks is not None else 0, total, budget)
+        self.curve = ValidationCurve([], [], [], tasks.xs.shape[0] if tasks is not None else 0)
+
+    def set_budget(self, budget: float | None) -> None:
+        self.marks.set_budget(budget)
+
+    def measure(self, done: int, elapsed: float, params: dict) -> list | None:
+        """Measure now; returns the point [iteration, training seconds, accuracy] (None without tasks)."""
+        if self.tasks is None or (self.curve.iteration and self.curve.iteration[-1] == done):
+            return None
+        b = self.tasks
+        chunk = VALIDATION_CHUNK[b.xs.device.type]
+        accs = [
+            meta.adapted_accuracy(
+                params,
+                b.xs[i : i + chunk],
+                b.ys[i : i + chunk],
+                b.xq[i : i + chunk],
+                b.yq[i : i + chunk],
+                inner_lr=self.cfg.inner_lr,
+                inner_steps=self.cfg.eval_inner_steps,
+                path=self.path,
+                algorithm=self.name,
+                forward=model.for_mode(self.cfg.batch_norm),
+            )
+            for i in range(0, b.xs.shape[0], chunk)
+        ]
+        accuracy = float(torch.cat(accs).mean())
+        c = self.curve
+        c.iteration.append(done)
+        c.time_s.append(elapsed)
+        c.accuracy.append(accuracy)
+        return [done, elapsed, accuracy]
+
+    def after(self, done: int, elapsed: float, params: dict) -> list | None:
+        return self.measure(done, elapsed, params) if self.marks.due(done, elapsed) else None
 
 
 @dataclass
@@ -106,7 +182,9 @@ class Trained:
 class Trainer:
     """One variant's meta-training, one meta-iteration at a time (``iterate``), each timed on its own."""
 
-    def __init__(self, name: str, cfg: RunConfig, device, data: Data, init: dict, path: str, report: Reporter):
+    def __init__(
+        self, name, cfg: RunConfig, device, data: Data, init: dict, path: str, report: Reporter, validation=None
+    ):
         self.name, self.cfg, self.device, self.path, self.report = name, cfg, device, path, report
         self.total, self.budget = cfg.iterations, cfg.time_budget_s
         if cfg.fairness == "time" and (self.budget is not None or name != variants.reference_of(cfg.variants)):
@@ -117,6 +195,7 @@ class Trainer:
         self.params = algorithm.complete({k: v.clone() for k, v in init.items()}, cfg.inner_lr, cfg.inner_steps)
         start = {k: v.clone() for k, v in self.params.items()}
         self.snapshots = Snapshots(start, cfg.alignment_points, self.total, self.budget)
+        self.validation = Validation(name, cfg, validation, path, self.total, self.budget)
         self.sampler = TaskSampler(data.train, cfg.n_way, cfg.k_shot, cfg.k_query, seed=cfg.seed)  # one stream
         warm = TaskSampler(data.train, cfg.n_way, cfg.k_shot, cfg.k_query, seed=cfg.seed + WARM_SEED_OFFSET)
         self.log = LossLog(self.total, device)
@@ -135,14 +214,25 @@ class Trainer:
         """Train for ``budget`` seconds from now on (a time-fair variant gets the reference's time)."""
         self.budget = max(budget, 1e-3)
         self.snapshots.set_budget(self.budget)
+        self.validation.set_budget(self.budget)
         if self.elapsed >= self.budget:
             self._end("complete", "time budget")
 
     def stop(self) -> None:
         self._end("stopped", "user")
 
+    def validate(self, point: list | None) -> None:
+        """Say a validation point as soon as it is measured (the live chart of accuracy against time)."""
+        if point is not None:
+            self.report(
+                Progress(self.name, "validation", point[0], self.total, point[1], validation=point),
+                force=True,
+            )
+
     def iterate(self) -> None:
         it = len(self.clock)
+        if it == 0:  # the initialisation's validation accuracy, before the first meta-iteration
+            self.validate(self.validation.measure(0, 0.0, self.params))
         t0 = measure.now(self.device)
         progress = it / self.total  # or of the time budget, when there is one: whichever is further
         if self.budget is not None:
@@ -151,6 +241,7 @@ class Trainer:
         self.log.put(it, loss, acc)
         self.clock.append(self.elapsed + measure.now(self.device) - t0)  # synchronized: exact per iteration
         self.snapshots.after(it + 1, self.clock[-1], self.params)
+        self.validate(self.validation.after(it + 1, self.clock[-1], self.params))
         over_budget = self.budget is not None and self.clock[-1] >= self.budget
         last = it + 1 == self.total or over_budget
         if last or self.clock[-1] - self.flushed_at >= FLUSH_INTERVAL_S or self.report.due():
@@ -188,6 +279,8 @@ class Trainer:
             self.log.flush(len(self.clock))
             if len(self.log.host_loss) > self.reported:
                 self._report()
+            if self.clock:  # the trained network's point, whenever training ended
+                self.validate(self.validation.measure(len(self.clock), self.elapsed, self.params))
         self.step.close()
         self.step = None
 
@@ -214,6 +307,7 @@ class Trainer:
             loss_growth=(growth := loss_growth(self.log.host_loss)),
             unstable=growth is not None and growth >= UNSTABLE_GROWTH,
             curve=decimate(curve, CURVE_POINTS),
+            validation=self.validation.curve if self.validation.curve.iteration else None,
         )
         return Trained(result, self.params, self.snapshots.finish(done, self.params))
 
@@ -234,7 +328,8 @@ def train(
     one, the reference trains its iterations and the others then train for as long as it took (``set_budget``
     once it has finished). Stop is taken between rounds, so every variant stops at the same iteration."""
     ref = variants.reference_of(names)
-    trainers = {n: Trainer(n, cfg, device, data, init, path, Reporter(on_progress)) for n in names}
+    tasks = validation_tasks(data, cfg)
+    trainers = {n: Trainer(n, cfg, device, data, init, path, Reporter(on_progress), tasks) for n in names}
     budget_given = cfg.fairness != "time" or cfg.time_budget_s is not None
     while active := [t for t in trainers.values() if not t.finished]:
         if stop.is_set():

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from ..config import BY_NAME
 from .schema import SCHEMA, STUDY_STATISTICS
 
 
@@ -133,7 +134,36 @@ def _v3_to_v4(record: dict) -> dict:
     return record
 
 
-MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}  # version -> function taking that version to the next
+# every record before version 5: 28x28 images, transductive batch norm, no validation curve
+V4_CONFIG = {"image_size": 28, "batch_norm": "transductive", "validation_points": 0}
+
+
+def _v4_to_v5(record: dict) -> dict:
+    """Version 5 names the image size (28 or 105) and the batch-norm mode in the config and may hold a validation
+    curve (accuracy against training time) per algorithm; before it, every run was at 28x28, transductive, and
+    measured none. The
+    validation-task count takes its default (nothing was drawn with it). Nothing measured changes."""
+    config = record.get("config")
+    if isinstance(config, dict):
+        for key, value in V4_CONFIG.items():
+            config.setdefault(key, value)
+        config.setdefault("validation_tasks", BY_NAME["validation_tasks"].default)
+    for result in record.get("results", {}).values() if isinstance(record.get("results"), dict) else []:
+        if isinstance(result, dict):
+            result.setdefault("validation", None)
+    protocol = record.get("protocol")
+    if isinstance(protocol, dict) and record.get("kind") in ("compare", "sweep"):
+        protocol.setdefault("validation", "not measured")
+    record["version"] = 5
+    return record
+
+
+MIGRATIONS = {
+    1: _v1_to_v2,
+    2: _v2_to_v3,
+    3: _v3_to_v4,
+    4: _v4_to_v5,
+}  # version -> function taking that version to the next
 
 
 def migrate(record) -> dict:

@@ -18,7 +18,7 @@ from .. import variants
 from ..config import FIELDS
 
 SCHEMA = "mamlviz.run"
-VERSION = 4
+VERSION = 5
 KINDS = ("compare", "sweep", "study")
 STATUSES = ("complete", "stopped", "diverged", "not_run")
 # running: rewritten as each of its runs ends; incomplete: it ended, but some runs failed
@@ -80,6 +80,17 @@ def decimate(curve: Curve, points: int) -> Curve:
         [statistics.fmean(curve.loss[s:e]) for s, e in blocks],
         [statistics.fmean(curve.accuracy[s:e]) for s, e in blocks],
     )
+
+
+@dataclass
+class ValidationCurve:
+    """Accuracy after adaptation on a fixed set of held-out validation tasks at evenly spaced points of one
+    variant's training (the first at the initialisation), against its training seconds (v5)."""
+
+    iteration: list[int]
+    time_s: list[float]
+    accuracy: list[float]
+    tasks: int = _(minimum=0)
 
 
 @dataclass
@@ -155,6 +166,7 @@ class AlgorithmResult:
     alignment: AlignmentCurve | None = None
     curve: Curve = field(default_factory=Curve.empty)
     test: Evaluation | None = None
+    validation: ValidationCurve | None = None  # accuracy against training time; None: not measured
 
     @classmethod
     def not_run(cls, algorithm: str, path: str, iterations_planned: int) -> AlgorithmResult:
@@ -200,6 +212,7 @@ class Protocol:
     saved_memory: str = "not measured"  # how autograd_saved_bytes was measured
     alignment: str = "not measured"  # how the alignment curves were measured
     algorithms: dict[str, dict[str, str]] | None = None  # each algorithm's parts, on or off, in words (v4)
+    validation: str = "not measured"  # how the validation curves were measured (v5)
 
 
 @dataclass

@@ -49,6 +49,7 @@ class Job:
     algorithm: str | None = None
     progress: dict = field(default_factory=dict)  # algorithm -> its latest progress snapshot
     curves: dict = field(default_factory=dict)  # algorithm -> {iteration, time_s, loss, accuracy}
+    validation: dict = field(default_factory=dict)  # algorithm -> {iteration, time_s, accuracy}: held-out points
     record: dict | None = None
     record_path: str | None = None
     save_error: str | None = None  # the run finished but its record could not be written: why, and where
@@ -65,6 +66,11 @@ class Job:
     def on_progress(self, snap: dict) -> None:
         """compare()'s progress callback: keep the latest state and extend the live curves."""
         with self.lock:
+            if snap.get("phase") == "validation":  # a point of the accuracy-against-time chart, between iterations
+                v = self.validation.setdefault(snap["algorithm"], {"iteration": [], "time_s": [], "accuracy": []})
+                for series, value in zip(("iteration", "time_s", "accuracy"), snap["validation"]):
+                    v[series].append(value)
+                return
             self.phase = snap.get("phase", self.phase)
             name = snap.get("algorithm")
             if name is None:  # the whole run's progress: setup, the baseline's evaluation, done
@@ -93,7 +99,7 @@ class Job:
             run = self.runs.setdefault(key, {"state": "pending", "where": None, "attempts": 0, "progress": None})
             if event == "placed":
                 run.update(state="running", where=payload["where"], attempts=run["attempts"] + 1)
-            elif event == "progress":
+            elif event == "progress" and payload.get("phase") != "validation":
                 run["progress"] = dict(payload)
             elif event == "done":
                 run.update(state=study.run_state(payload["status"]), error=None)
@@ -118,6 +124,7 @@ class Job:
                 "algorithm",
                 "progress",
                 "curves",
+                "validation",
                 "record",
                 "record_path",
                 "save_error",

@@ -107,7 +107,11 @@ def test_one_field_table_drives_defaults_cli_flags_and_validation():
     for f in FIELDS:
         assert f.cli_flag in flags[f.name].option_strings and flags[f.name].default == f.default
         assert f.range_text() in flags[f.name].help.lower()
-        if f.type is int:  # the table's bounds are the validator's bounds, inclusive
+        if f.type is int and f.choices:  # a choice of numbers (the image size): those and no other
+            assert all(getattr(RunConfig(**{f.name: c}), f.name) == c for c in f.choices)
+            with pytest.raises(ValueError, match=f"^{f.name}: must be one of"):
+                RunConfig(**{f.name: max(f.choices) + 1})
+        elif f.type is int:  # the table's bounds are the validator's bounds, inclusive
             RunConfig(**{f.name: int(f.hi), **({"k_query": 1} if f.name == "k_shot" else {})})
             with pytest.raises(ValueError, match=f"^{f.name}:"):
                 RunConfig(**{f.name: int(f.hi) + 1})
@@ -229,8 +233,38 @@ def test_version_3_records_name_their_algorithms_parts_and_nothing_else_changes(
             "maml": {"second-order meta-gradient": "on"},
             "fomaml": {"second-order meta-gradient": "off (first order)"},
         }
+        _drop_v5_additions(new)
         old["version"] = new["version"]
         assert new == old
+
+
+def _drop_v5_additions(record: dict) -> None:
+    """Take out, checking each, what version 5 adds to an older record: 28x28, transductive, no validation."""
+    keys = ("image_size", "batch_norm", "validation_points", "validation_tasks")
+    assert {k: record["config"].pop(k) for k in keys} == {
+        "image_size": 28,
+        "batch_norm": "transductive",
+        "validation_points": 0,
+        "validation_tasks": 32,
+    }
+    if record["kind"] in ("compare", "sweep"):
+        assert record["protocol"].pop("validation") == "not measured"
+    for result in record.get("results", {}).values():
+        assert result.pop("validation") is None
+
+
+V4 = Path(__file__).with_name("v4")  # records as version 4 wrote them (the cached runs before version 5)
+
+
+def test_version_4_records_are_28x28_without_validation_curves_and_nothing_else_changes():
+    for name in ("compare", "sweep", "study"):
+        old = json.loads((V4 / f"{name}.json").read_text())
+        assert old["version"] == 4
+        new = records.loads(json.dumps(old))
+        assert new["version"] == records.VERSION == 5
+        _drop_v5_additions(new)
+        old["version"] = new["version"]
+        assert new == old, name
 
 
 def test_a_record_with_an_unknown_algorithm_is_refused_with_its_name(tiny_record):

@@ -123,9 +123,12 @@ assert not at.exception, at.exception
 start = [b for b in at.sidebar.button if b.label == "Start"][0]
 assert start.disabled, "live training must be off without torch"
 assert any("PyTorch is not installed" in w.value for w in at.sidebar.warning)
-for page in ("views/theory.py", "views/scaling.py", "views/adapt.py", "views/study.py", "views/history.py"):
+pages = ("views/theory.py", "views/claims.py", "views/scaling.py", "views/adapt.py", "views/study.py")
+for page in (*pages, "views/history.py"):
     at.switch_page(page).run()
     assert not at.exception, (page, at.exception)
+    if page == "views/claims.py":  # the tutorial's claims, from the cached records
+        assert any("FOMAML is 2.88× faster" in m.value for m in at.markdown)
     if page == "views/study.py":  # the cached study is shown; running one here is off, and says why
         assert any(s.value.startswith("Complete: ") and "comparisons" in s.value for s in at.success)
         assert [b for b in at.button if b.label == "Start study"][0].disabled
@@ -174,3 +177,16 @@ def test_a_study_job_runs_its_grid_here_one_at_a_time_and_stop_ends_it(tmp_path)
         assert [r["state"] for r in rec["runs"]] == ["stopped", "cancelled", "cancelled"]
     finally:
         reg.shutdown()
+
+
+def test_validation_points_reach_the_live_chart_without_touching_the_progress_bars():
+    from mamlviz.run.jobs import Job
+
+    job = Job("compare", RunConfig(**TINY))
+    job.on_progress({"algorithm": "maml", "phase": "train", "iteration": 3, "total": 30, "elapsed_s": 1.0,
+                     "loss": 1.2, "accuracy": 0.4})  # fmt: skip
+    job.on_progress({"algorithm": "maml", "phase": "validation", "iteration": 3, "total": 30, "elapsed_s": 1.0,
+                     "validation": [3, 1.0, 0.55]})  # fmt: skip
+    snap = job.snapshot()
+    assert snap["validation"] == {"maml": {"iteration": [3], "time_s": [1.0], "accuracy": [0.55]}}
+    assert snap["progress"]["maml"]["phase"] == "train" and snap["phase"] == "train"

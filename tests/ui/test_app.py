@@ -9,7 +9,10 @@ from streamlit.testing.v1 import AppTest
 
 from mamlviz import records
 
-TINY_UI = {"train_tasks": 8, "meta_batch": 2, "k_query": 2, "eval_tasks": 10, "eval_inner_steps": 1, "inner_steps": 1}
+TINY_UI = {
+    "train_tasks": 8, "meta_batch": 2, "k_query": 2, "eval_tasks": 10, "eval_inner_steps": 1, "inner_steps": 1,
+    "validation_points": 2, "validation_tasks": 4,
+}  # fmt: skip
 
 
 pytestmark = pytest.mark.usefixtures("fresh_server")  # every test: its own registry and runs folder
@@ -83,9 +86,10 @@ def test_the_sidebar_has_one_control_per_config_field():
 
 def test_preset_fills_the_controls():
     at = _app()
-    at.selectbox(key="preset").set_value("Seed's experiment: 200 tasks, 5 inner steps").run()
+    at.selectbox(key="preset").set_value("Seed tutorial's experiment: 105×105 images, 200 tasks, 5 inner steps").run()
     assert at.number_input(key="train_tasks").value == 200 and at.number_input(key="inner_steps").value == 5
     assert at.number_input(key="inner_lr").value == pytest.approx(0.01)
+    assert at.selectbox(key="image_size").value == 105  # the tutorial's images, not shrunk
 
 
 def _start(at, **settings):

@@ -222,7 +222,7 @@ def test_server_stop_mid_run_saves_the_partial_record_and_exits_cleanly(browser,
             page.goto(f"{url}/history")
             page.get_by_text("Run history").wait_for(timeout=60_000)
             nav = [t.split()[-1] for t in page.locator('[data-testid="stSidebarNavLink"]').all_inner_texts()]
-            assert nav == ["Compare", "Theory", "Scaling", "Adaptation", "Studies", "History"], nav
+            assert nav == ["Compare", "Theory", "Claims", "Scaling", "Adaptation", "Studies", "History"], nav
         page.goto(url)
         page.get_by_text("Run settings").wait_for(timeout=60_000)
         _configure(page, 4000)

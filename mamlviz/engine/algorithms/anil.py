@@ -13,6 +13,11 @@ from .base import Algorithm, second_order_how
 _NORMS = {model.forward: model.batch_norm, model.forward_fused: model.fused_batch_norm}
 
 
+def _norm(forward):
+    """The batch norm of the model's forward (either mode), or None for another network."""
+    return _NORMS.get(forward.forward if isinstance(forward, model.SupportStats) else forward)
+
+
 def _head(params, h):
     return model.head(params, h)
 
@@ -23,7 +28,7 @@ class ANIL(Algorithm):
 
     def _adapt(self, params, x, y, *, inner_lr, inner_steps, forward, how, trace=None):
         """The adapted head (on the body's features when the network is the model's) and the features."""
-        norm = _NORMS.get(forward)
+        norm = _norm(forward)
         if norm is None:  # another network: the head adapts through its whole forward (the same function)
             fast = inner.adapt(
                 params,
@@ -62,7 +67,8 @@ class ANIL(Algorithm):
             params, xs, ys, inner_lr=inner_lr, inner_steps=inner_steps, forward=forward, how=second_order_how(how)
         )
         if norm is None:
-            loss, acc = inner.query_loss_acc(fast, xq, yq, forward)
-        else:
-            loss, acc = inner.query_loss_acc(fast, model.body(params, xq, norm=norm), yq, _head)
+            loss, acc = inner.query_loss_acc(fast, xq, yq, forward, xs)
+        else:  # the queries' features, normalised with the support set's statistics in that mode
+            stats = xs if getattr(forward, "support_stats", False) else None
+            loss, acc = inner.query_loss_acc(fast, model.body(params, xq, norm=norm, stats=stats), yq, _head)
         return loss, loss, acc

@@ -18,7 +18,7 @@ class MAML(Algorithm):
         fast = inner.adapt(
             params, xs, ys, inner_lr=inner_lr, inner_steps=inner_steps, forward=forward, how=second_order_how(how)
         )
-        loss, acc = inner.query_loss_acc(fast, xq, yq, forward)
+        loss, acc = inner.query_loss_acc(fast, xq, yq, forward, xs)
         return loss, loss, acc
 
 
@@ -36,12 +36,12 @@ class FOMAML(Algorithm):
             from torch.func import grad
 
             g, (loss, acc) = grad(
-                lambda f: (lambda la: (la[0], la))(inner.query_loss_acc(f, xq, yq, forward)), has_aux=True
+                lambda f: (lambda la: (la[0], la))(inner.query_loss_acc(f, xq, yq, forward, xs)), has_aux=True
             )(fast)
         else:
             import torch
 
             fast = {k: v.requires_grad_() for k, v in fast.items()}
-            loss, acc = inner.query_loss_acc(fast, xq, yq, forward)
+            loss, acc = inner.query_loss_acc(fast, xq, yq, forward, xs)
             g = dict(zip(fast, torch.autograd.grad(loss, list(fast.values()))))
         return g, loss.detach(), acc.detach()

@@ -134,7 +134,7 @@ class MAMLPlusPlus(Algorithm):
 
         def query(k, p):  # after step k (1-based): the query loss with step k's batch-norm weights
             if k >= 1 and (every or host[k - 1] > 0 or k == inner_steps):
-                queries.append((k - 1, *inner.query_loss_acc(self.view(p, k - 1), xq, yq, forward)))
+                queries.append((k - 1, *inner.query_loss_acc(self.view(p, k - 1), xq, yq, forward, xs)))
 
         mode = first_order_how(how) if state.get("first_order") else second_order_how(how)
         self._steps(params, xs, ys, inner_steps=inner_steps, forward=forward, how=mode, trace=query)

@@ -41,5 +41,5 @@ class MetaSGD(Algorithm):
 
     def task(self, params, xs, ys, xq, yq, *, inner_lr, inner_steps, forward, how, state):
         fast = self._steps(params, xs, ys, inner_steps=inner_steps, forward=forward, how=second_order_how(how))
-        loss, acc = inner.query_loss_acc(fast, xq, yq, forward)
+        loss, acc = inner.query_loss_acc(fast, xq, yq, forward, xs)
         return loss, loss, acc

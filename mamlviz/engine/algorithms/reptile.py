@@ -27,5 +27,5 @@ class Reptile(Algorithm):
         )
         g = {k: (params[k] - fast[k]).detach() / inner_lr for k in params}
         with torch.no_grad():
-            loss, acc = inner.query_loss_acc({k: v.detach() for k, v in fast.items()}, xq, yq, forward)
+            loss, acc = inner.query_loss_acc({k: v.detach() for k, v in fast.items()}, xq, yq, forward, xs)
         return g, loss, acc
