@@ -194,8 +194,11 @@ class Trainer:
         algorithm = algorithms.get(name)  # its own parameters: the shared network plus what it learns besides
         self.params = algorithm.complete({k: v.clone() for k, v in init.items()}, cfg.inner_lr, cfg.inner_steps)
         start = {k: v.clone() for k, v in self.params.items()}
-        self.snapshots = Snapshots(start, cfg.alignment_points, self.total, self.budget)
-        self.validation = Validation(name, cfg, validation, path, self.total, self.budget)
+        # marks by the planned iterations until a time budget is known (a time-fair variant learns the reference's
+        # time only when it has finished): evenly spaced over the reference's length, then its end
+        spacing = self.total if self.budget is not None else cfg.iterations
+        self.snapshots = Snapshots(start, cfg.alignment_points, spacing, self.budget)
+        self.validation = Validation(name, cfg, validation, path, spacing, self.budget)
         self.sampler = TaskSampler(data.train, cfg.n_way, cfg.k_shot, cfg.k_query, seed=cfg.seed)  # one stream
         warm = TaskSampler(data.train, cfg.n_way, cfg.k_shot, cfg.k_query, seed=cfg.seed + WARM_SEED_OFFSET)
         self.log = LossLog(self.total, device)

@@ -312,3 +312,14 @@ def test_validation_accuracy_is_measured_from_the_initialisation_to_the_end_outs
         assert all(0 <= a <= 1 for a in c["accuracy"])
     assert curves["maml"]["accuracy"][0] == curves["fomaml"]["accuracy"][0]
     assert "validation tasks" in tiny_record["protocol"]["validation"]
+
+
+def test_fair_by_time_the_faster_variant_is_measured_at_the_references_marks_then_at_its_end():
+    """Until it learns the reference's time, a time-fair variant's points are spaced like the reference's
+    (evenly over the planned iterations); its last is at its own end, after the extra tasks."""
+    cfg = RunConfig(**{**TINY, "train_tasks": 20, "fairness": "time", "validation_points": 3, "alignment_points": 3})
+    res = compare(cfg)["results"]
+    maml, fomaml = res["maml"], res["fomaml"]
+    assert maml["validation"]["iteration"] == [0, 5, 10] == maml["alignment"]["iteration"]
+    later = fomaml["iterations_done"]
+    assert later > 10 and fomaml["validation"]["iteration"] == [0, 5, 10, later] == fomaml["alignment"]["iteration"]
