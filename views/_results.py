@@ -101,11 +101,7 @@ def show_results(record: dict, key: str, defer_charts: bool = False) -> None:
 
 def accuracy_against_time(record: dict, key: str) -> None:
     """Would the faster one catch up if it trained longer? Each variant's held-out accuracy as it trained."""
-    results = record["results"]
-    fig = charts.validation(
-        {n: r.get("validation") for n, r in results.items()},
-        {n: (r.get("test") or {}).get("accuracy") for n, r in results.items()},
-    )
+    fig = charts.validation_of(record)
     if fig is None:
         return
     st.plotly_chart(fig, key=f"validation-{key}")

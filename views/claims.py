@@ -30,11 +30,7 @@ def accuracy_against_time(roles: dict) -> None:
     if "equal_time" not in roles:
         return
     name, rec = roles["equal_time"]
-    results = rec["results"]
-    fig = charts.validation(
-        {n: r.get("validation") for n, r in results.items()},
-        {n: (r.get("test") or {}).get("accuracy") for n, r in results.items()},
-    )
+    fig = charts.validation_of(rec)
     if fig is None:
         return
     st.markdown("#### Would FOMAML catch up if it trained as long as MAML?")

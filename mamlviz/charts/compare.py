@@ -129,6 +129,15 @@ def validation(series: dict[str, dict | None], test: dict[str, float] | None = N
     return figure({"data": data, "layout": layout})
 
 
+def validation_of(record: dict) -> go.Figure | None:
+    """``validation`` of a comparison record: its variants' validation curves, their test accuracies as stars."""
+    results = record["results"]
+    return validation(
+        {n: r.get("validation") for n, r in results.items()},
+        {n: (r.get("test") or {}).get("accuracy") for n, r in results.items()},
+    )
+
+
 MEMORY_TITLES = {SAVED: "held for backprop (MiB, exact)", PEAK: "peak memory (MiB)"}
 
 
