@@ -69,9 +69,7 @@ def main():
         "Finn et al. 2017 Omniglot 5-way 1-shot setting",
     )
     seed = RunConfig(**{**presets.SEED_EXPERIMENT.to_dict(), **dev})
-    originals = omniglot.is_ready(seed.image_size) or any(
-        all((s / f"{x}.zip").is_file() or (s / x).is_dir() for x in omniglot.SPLITS) for s in omniglot.sources()
-    )
+    originals = omniglot.is_ready(seed.image_size) or omniglot.original_source() is not None
     if originals:  # the tutorial's protocol needs the original 105x105 images (no download on the device)
         run(
             "seed_experiment",

@@ -15,6 +15,7 @@ from dataclasses import field as dc_field
 from . import variants
 
 DRAWINGS_PER_CLASS = 20
+BATCH_NORM_MODES = ("transductive", "support")  # a task's queries normalised together, or by its support set
 IMAGE_SIZES = (28, 105)  # Finn et al.'s 28x28 (shipped), and the original images (the seed tutorial's)
 DEVICES = ("auto", "cpu", "cuda")
 PATHS = ("auto", "loop", "tasks", "vmap", "graph")
@@ -144,7 +145,7 @@ FIELDS: tuple[Field, ...] = (
           "transductive: the queries of a task are normalised together with their own batch statistics, as Finn et "
           "al. and the seed tutorial do (one query's prediction depends on the others). support: each query is "
           "normalised with its task's support-set statistics, at training and test, and classified on its own.",
-          choices=("transductive", "support")),
+          choices=BATCH_NORM_MODES),
     Field("validation_points", int, 10, "Validation-accuracy points per variant",
           "How often (evenly spaced over training) each variant's accuracy after adaptation is measured on a fixed "
           "set of held-out validation tasks, for the accuracy-against-training-time chart; 0 = never. Measured "

@@ -191,6 +191,11 @@ def sources() -> list[Path]:
     return found + [Path(__file__).resolve().parents[2] / "shared" / "data" / "omniglot"]
 
 
+def original_source() -> Path | None:
+    """The first of ``sources()`` that holds both splits of the original images, or None."""
+    return next((s for s in sources() if all((s / f"{x}.zip").is_file() or (s / x).is_dir() for x in SPLITS)), None)
+
+
 def is_ready(size: int) -> bool:
     """True when ``load_size(size)`` needs no build (the shipped array, or a cache already there)."""
     path = cached_path(size)
@@ -201,9 +206,7 @@ def build_cache(size: int, source: str | os.PathLike | None = None) -> Path:
     """Build the array of ``size`` from the original images (``source``, else the first of ``sources()`` that
     has them, else torchvision's download), check its pixels, and cache it with its sha256 beside it."""
     if source is None:
-        source = next(
-            (s for s in sources() if all((s / f"{x}.zip").is_file() or (s / x).is_dir() for x in SPLITS)), None
-        )
+        source = original_source()
     if source is None:
         import tempfile
 

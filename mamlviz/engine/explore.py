@@ -116,7 +116,7 @@ def _trace(params, xs, ys, xq, yq, inner_lr: float, steps: int, algorithm: str =
     """Query loss, accuracy and per-image correctness after 0..steps inner steps, one task: the inner loop of
     ``algorithm`` (plain autograd, one step at a time, on CPU 2-3x faster than vmap over tasks), observed after
     each step; the queries normalised as the run's ``batch_norm`` mode says."""
-    stats = xs if batch_norm == "support" else None
+    stats = model.query_stats(model.for_mode(batch_norm), xs)
     losses, accs, correct = [], [], []
 
     def observe(k, fast):

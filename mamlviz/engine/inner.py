@@ -36,8 +36,8 @@ def support_loss(params: Params, x: torch.Tensor, y: torch.Tensor, forward: Forw
 def query_loss_acc(params: Params, x: torch.Tensor, y: torch.Tensor, forward: Forward = model.forward, support=None):
     """Cross-entropy and accuracy of ``forward(params, x)`` against labels ``y``; ``support``: the task's support
     images, whose statistics normalise the queries when ``forward`` is in batch-norm mode "support"."""
-    support_stats = support is not None and getattr(forward, "support_stats", False)
-    logits = forward(params, x, stats=support) if support_stats else forward(params, x)
+    stats = model.query_stats(forward, support)
+    logits = forward(params, x) if stats is None else forward(params, x, stats=stats)
     loss = F.cross_entropy(logits, y)
     return loss, (logits.argmax(-1) == y).to(logits.dtype).mean()
 

@@ -14,6 +14,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .. import config
+
 BLOCKS = 4
 FILTERS = 64
 BN_EPS = 1e-5
@@ -132,7 +134,7 @@ def forward_fused(params: dict[str, torch.Tensor], x: torch.Tensor, stats: torch
     return forward(params, x, norm=fused_batch_norm, stats=stats)
 
 
-BATCH_NORM_MODES = ("transductive", "support")
+BATCH_NORM_MODES = config.BATCH_NORM_MODES
 
 
 class SupportStats:
@@ -167,10 +169,10 @@ def fused(forward):
     return forward
 
 
-def is_model(forward) -> bool:
-    """The model's own network (plain or fused, either batch-norm mode), not a test's variant of it."""
-    inner = forward.forward if isinstance(forward, SupportStats) else forward
-    return inner is globals()["forward"] or inner is forward_fused
+def query_stats(forward, support):
+    """The images whose statistics normalise a task's queries under ``forward``: its support set in batch-norm
+    mode "support", else None (the queries' own). The one place the mode is read."""
+    return support if getattr(forward, "support_stats", False) else None
 
 
 def forward_tasks(params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:

@@ -69,6 +69,6 @@ class ANIL(Algorithm):
         if norm is None:
             loss, acc = inner.query_loss_acc(fast, xq, yq, forward, xs)
         else:  # the queries' features, normalised with the support set's statistics in that mode
-            stats = xs if getattr(forward, "support_stats", False) else None
+            stats = model.query_stats(forward, xs)
             loss, acc = inner.query_loss_acc(fast, model.body(params, xq, norm=norm, stats=stats), yq, _head)
         return loss, loss, acc
