@@ -1,11 +1,14 @@
 """The project's engine against the field's plain per-task code, side by side: ms per meta-iteration.
 
-    python bench/engine_speed.py [--reps 15] [--configs default,seed] [--out FILE]
+    python bench/engine_speed.py [--reps 15] [--configs default,seed] [--end-to-end 3] [--out FILE]
 
 Contenders, in one process, on the same tasks, in turn within every repetition (so that a noisy moment
 of a shared machine hits them all alike):
 
     project  mamlviz's MetaStep on the per-task loop path: meta_gradient + the engine's Adam
+    project-threads  the same per-task loop with the tasks split among worker threads (one intra-op thread
+             each on 2 cores): the "threads" path
+    project-tasks    all tasks at once as groups of channels: the "tasks" path (MAML and FOMAML)
     plain    a per-task loop as the field's tutorials write it: an nn.Module (Conv2d, BatchNorm2d on batch
              statistics, ReLU, MaxPool2d, Linear) called through torch.func.functional_call,
              torch.autograd.grad(create_graph=True) for the inner steps, native F.batch_norm,
@@ -18,6 +21,11 @@ median ms per meta-iteration, the ratio peer / project (above 1: the
 project is faster) and the bytes each holds for backpropagation in one meta-iteration (saved-tensor
 hooks, exact), and writes them with the machine named to --out. A benchmark, not a test: the tests check
 exactness, never time.
+
+``--end-to-end N`` then times, N times, the default CPU comparison from the command line as a user runs it
+(``python -m mamlviz compare --device cpu``: a fresh interpreter, data, path choice, both trainings, the memory
+and alignment analysis, validation, evaluation of three models, the record written) and keeps where the time
+went from each run's record.
 """
 
 from __future__ import annotations
@@ -25,6 +33,9 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,7 +45,7 @@ from torch import nn
 from torch.func import functional_call
 
 from mamlviz import RunConfig, variants
-from mamlviz.engine import algorithms, measure, model
+from mamlviz.engine import algorithms, measure, meta, model
 from mamlviz.engine.data import load_data
 from mamlviz.engine.saved_memory import SavedCounter
 from mamlviz.engine.step import MetaStep
@@ -127,6 +138,32 @@ def saved_bytes(fn) -> int:
     return counter.peak
 
 
+def threads_saved_bytes(step: MetaStep, b) -> int:
+    """What the threads path holds for backpropagation, counted in every worker (saved-tensor hooks are per
+    thread): its meta-gradient alone, as the engine runs it, with the counting hooks handed to each worker."""
+    counter = SavedCounter()
+    alg, forward = step.algorithm, step.kw["forward"]
+    kw = dict(inner_lr=step.kw["inner_lr"], inner_steps=step.kw["inner_steps"], hooks=(counter.pack, counter.unpack))
+    if alg.name in ("maml", "fomaml"):
+        forward = model.fused(forward, channels_last=alg.first_order)
+        meta._threads(
+            meta._loop_meta_gradient,
+            step.params,
+            b.xs,
+            b.ys,
+            b.xq,
+            b.yq,
+            first_order=alg.first_order,
+            forward=forward,
+            **kw,
+        )
+    else:
+        loop = lambda *a, **k: meta._algorithm_loop(alg, *a, **k)  # noqa: E731
+        forward = model.fused(forward, channels_last=alg.first_order)
+        meta._threads(loop, step.params, b.xs, b.ys, b.xq, b.yq, forward=forward, state=step.state, **kw)
+    return counter.peak
+
+
 def run_config(name, what, changes, data, reps, higher):
     base = {"n_way": 5, "k_shot": 1, "device": "cpu", "path": "loop", "outer_lr": 0.001}
     cfg = RunConfig(**{**base, **changes, "train_tasks": changes["meta_batch"]})
@@ -135,11 +172,12 @@ def run_config(name, what, changes, data, reps, higher):
     rows = {}
     for algorithm, v in variants.VARIANTS.items():
         first_order, peers = v.first_order, algorithm in ("maml", "fomaml")
-        contenders = {}
-        for path in ("loop", "tasks") if peers else ("loop",):
+        contenders, steps = {}, {}
+        for path in ("loop", "threads", "tasks") if peers else ("loop", "threads"):
             params = algorithms.get(algorithm).complete(model.init_params(cfg.n_way, 0), cfg.inner_lr, cfg.inner_steps)
             step = MetaStep(path, params, cfg, algorithm, batches[0], total=reps + 1)
-            contenders["project" if path == "loop" else "project-tasks"] = lambda b, s=step: s(b)
+            name_ = "project" if path == "loop" else f"project-{path}"
+            contenders[name_], steps[name_] = (lambda b, s=step: s(b)), step
         if not peers:  # MAML's project step in the same rotation: the ratio to it is measured under the same load
             maml = MetaStep("loop", model.init_params(cfg.n_way, 0), cfg, "maml", batches[0])
             contenders["maml"] = lambda b, s=maml: s(b)
@@ -168,16 +206,17 @@ def run_config(name, what, changes, data, reps, higher):
                 times[c].append((time.perf_counter() - t0) * 1000)
         row = {}
         for c, fn in contenders.items():
-            row[c] = {
-                "ms_median": statistics.median(times[c]),
-                "saved_bytes": saved_bytes(lambda fn=fn: fn(batches[0])),
-            }
+            held = (
+                threads_saved_bytes(steps[c], batches[0])
+                if c == "project-threads"
+                else saved_bytes(lambda fn=fn: fn(batches[0]))
+            )
+            row[c] = {"ms_median": statistics.median(times[c]), "saved_bytes": held}
         for c in contenders:
             row[c]["ratio_to_project"] = row[c]["ms_median"] / row["project"]["ms_median"]
         if not peers:  # only the algorithm's own figures, and how it compares with MAML's in its rotation
-            row = {
-                "project": {**row["project"], "maml_over_it": row["maml"]["ms_median"] / row["project"]["ms_median"]}
-            }
+            maml_ms = row.pop("maml")["ms_median"]
+            row = {c: {**v, "maml_over_it": maml_ms / v["ms_median"]} for c, v in row.items()}
         rows[algorithm] = row
         print(
             f"{name:8} {algorithm:7} "
@@ -190,11 +229,44 @@ def run_config(name, what, changes, data, reps, higher):
     return {"name": name, "what": what, "config": cfg.to_dict(), "results": rows}
 
 
+def end_to_end(runs: int) -> dict:
+    """Wall-clock seconds of the default CPU comparison from the CLI, ``runs`` times, and its phases."""
+    command = [sys.executable, "-m", "mamlviz", "compare", "--device", "cpu", "--quiet"]
+    walls, phases = [], []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "run.json"
+            t0 = time.perf_counter()
+            subprocess.run([*command, "--out", str(out)], check=True, capture_output=True)
+            walls.append(time.perf_counter() - t0)
+            record = json.loads(out.read_text())
+        setup = record["setup"]
+        phases.append(
+            {
+                "path": setup["path"],
+                "path_selection_s": setup["path_selection"].get("probe_s", 0.0),
+                "train_s": {n: r["train_time_s"] for n, r in record["results"].items()},
+                "analysis_s": setup["analysis_time_s"],
+                "eval_s": setup["eval_time_s"],
+                "test_accuracy": {n: r["test"]["accuracy"] for n, r in record["results"].items()},
+            }
+        )
+        print(f"end to end: {walls[-1]:.1f} s ({phases[-1]})", flush=True)
+    return {
+        "command": "python -m mamlviz compare --device cpu",
+        "config": record["config"],
+        "wall_s": walls,
+        "median_s": statistics.median(walls),
+        "runs": phases,
+    }
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--configs", default=",".join(CONFIGS))
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    ap.add_argument("--end-to-end", type=int, default=0, help="time the CLI's default CPU comparison this many times")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     if args.threads:
@@ -205,12 +277,14 @@ def main():
         higher = None
         print("higher is not installed (pip install higher): measuring project and plain only", flush=True)
     data = load_data(torch.device("cpu"))
-    out = [run_config(n, *CONFIGS[n], data, args.reps, higher) for n in args.configs.split(",")]
+    out = [run_config(n, *CONFIGS[n], data, args.reps, higher) for n in args.configs.split(",") if n]
+    whole = end_to_end(args.end_to_end) if args.end_to_end else None
     env = measure.environment(torch.device("cpu"))
     print(f"\n{env['device_name']} | torch {env['torch']} | median of {args.reps} alternated repetitions")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"environment": env, "reps": args.reps, "configs": out}, indent=1) + "\n")
+        result = {"environment": env, "reps": args.reps, "configs": out, **({"end_to_end": whole} if whole else {})}
+        args.out.write_text(json.dumps(result, indent=1) + "\n")
 
 
 if __name__ == "__main__":

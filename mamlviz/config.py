@@ -18,9 +18,10 @@ DRAWINGS_PER_CLASS = 20
 BATCH_NORM_MODES = ("transductive", "support")  # a task's queries normalised together, or by its support set
 IMAGE_SIZES = (28, 105)  # Finn et al.'s 28x28 (shipped), and the original images (the seed tutorial's)
 DEVICES = ("auto", "cpu", "cuda")
-PATHS = ("auto", "loop", "tasks", "vmap", "graph")
+PATHS = ("auto", "loop", "threads", "tasks", "vmap", "graph")
 FAIRNESS = ("tasks", "time")
 FASTEST_RATIO = 20  # at equal time, a variant may run at most this many times the planned iterations (buffer size)
+PATH_MARGIN = 1.2  # another exact path must be this many times faster than the usual one to be chosen
 
 
 class ConfigError(ValueError):
@@ -166,8 +167,8 @@ FIELDS: tuple[Field, ...] = (
           "auto = the GPU when there is one. Times and memory are only comparable on one device.",
           choices=DEVICES, group="device"),
     Field("path", str, "auto", "Implementation path",
-          "auto = the fastest exact path, measured on the device; loop (per task), tasks (all tasks as groups of "
-          "channels), vmap or graph (CUDA) to force one.",
+          "auto = the fastest exact path, measured on the device; loop (per task), threads (per task, the tasks "
+          "split among threads), tasks (all tasks as groups of channels), vmap or graph (CUDA) to force one.",
           choices=PATHS, group="hidden"),
 )
 # fmt: on

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from mamlviz import claims, paths, records, report, variants
 from mamlviz.analysis.compare import compare_numbers, memory_key, per_iteration
+from mamlviz.config import PATH_MARGIN as MARGIN
 
 DOC = paths.ROOT / "docs" / "results.md"
 L = variants.label
@@ -199,6 +200,88 @@ def _engine_speed(path: Path) -> list[str]:
             "step of the project's, so that the ratio to MAML's time (in brackets) is measured under the same load.",
             "",
         ]
+    out += _against_the_target(bench)
+    whole = bench.get("end_to_end")
+    if whole:
+        last = whole["runs"][-1]
+        train = " and ".join(f"{L(n)} {s:.1f} s" for n, s in last["train_s"].items())
+        acc = ", ".join(f"{L(n)} {a * 100:.1f} %" for n, a in last["test_accuracy"].items())
+        walls = ", ".join(f"{s:.1f}" for s in whole["wall_s"])
+        out += [
+            f"**The default CPU comparison, end to end** (`{whole['command']}`: a fresh interpreter, data, path",
+            "choice, both trainings, the memory and alignment analysis, validation, evaluation of three models, the",
+            f"record written): **{whole['median_s']:.1f} s** median of {len(whole['wall_s'])} runs ({walls} s) on the",
+            f"machine above. In the last: training {train}, analysis {last['analysis_s']:.1f} s, evaluation",
+            f"{last['eval_s']:.1f} s, path choice {last['path_selection_s']:.1f} s ({last['path']});",
+            f"test accuracy {acc}.",
+            "",
+        ]
+    return out
+
+
+def _against_the_target(bench: dict) -> list[str]:
+    """The path ``compare`` would choose from these timings (``step.select_path``'s rule: the loop unless another is
+    ``MARGIN`` times faster) against each peer, per config and algorithm: the issue's 1.3x target, counted."""
+    rows, met = [], 0
+    for c in bench["configs"]:
+        for alg in ("maml", "fomaml"):
+            row = c["results"].get(alg, {})
+            paths = {k: v["ms_median"] for k, v in row.items() if k.startswith("project")}
+            fastest = min(paths, key=paths.get)
+            chosen = fastest if paths[fastest] * MARGIN <= paths["project"] else "project"
+            peers = {k: v["ms_median"] / paths[chosen] for k, v in row.items() if not k.startswith("project")}
+            if peers:
+                rows.append((c["name"], alg, chosen, peers))
+                met += all(r >= 1.3 for r in peers.values())
+    if not rows:
+        return []
+    cells = "; ".join(
+        f"{name} {L(alg)} ({chosen}) " + ", ".join(f"{p} {r:.2f}×" for p, r in peers.items())
+        for name, alg, chosen, peers in rows
+    )
+    return [
+        f"Against the peers, the path `compare` would choose from these timings (the loop unless another is {MARGIN}×",
+        f"faster), as peer time / project time: {cells}.",
+        f"At least 1.3× against every peer on {met} of {len(rows)} rows.",
+        "",
+    ]
+
+
+def _engine_attempts(path: Path) -> list[str]:
+    """What each way of running the per-task loop gave (bench/engine_attempts.py's record), if there is one."""
+    if not path.is_file():
+        return []
+    bench = json.loads(path.read_text())
+    env = bench["environment"]
+    configs = bench["configs"]
+    attempts = list(dict.fromkeys(a for c in configs for r in c["results"].values() for a in r["ms_median"]))
+    out = [
+        "## What each attempt at a faster loop gave",
+        "",
+        f"`bench/engine_attempts.py` ({env['device_name']}, torch {env['torch']}, {env['date'][:10]}; median of",
+        f"{bench['reps']} repetitions in turn on the same tasks): the project's per-task meta-gradient with one thing",
+        "changed, as time over the engine's choice (**bold**; above 1 the attempt is slower). The engine runs the",
+        "native batch norm everywhere outside `vmap`, in the channels-last layout where no second derivative is",
+        "taken (first order, evaluation), in the default layout through a second derivative.",
+        "",
+        "| config | order | " + " | ".join(attempts) + " |",
+        "|---|---" + "|---" * len(attempts) + "|",
+    ]
+    for c in configs:
+        for order, r in c["results"].items():
+            cells = []
+            for a in attempts:
+                if a not in r["ms_median"]:
+                    cells.append("fails" if a in r.get("errors", {}) else "–")
+                    continue
+                text = f"{r['ratio_to_chosen'][a]:.2f}×"
+                if a == r["chosen"]:
+                    text = f"**{r['ms_median'][a]:.0f} ms**"
+                if a == "compiled" and r.get("compile_s") is not None:
+                    text += f" (+{r['compile_s']:.0f} s compiling)"
+                cells.append(text)
+            out.append(f"| {c['name']} | {'second' if order == 'maml' else 'first'} | " + " | ".join(cells) + " |")
+    out.append("")
     return out
 
 
@@ -237,6 +320,7 @@ def render(folder: Path = paths.CACHED_RUNS) -> str:
     out += [f"- {SEED_TUTORIAL}"]
     out += ["", "GPU: no run recorded yet (no GPU has been lent to a session); `bench/reference_runs.py` is ready.", ""]
     out += _engine_speed(paths.ROOT / "bench" / "results" / "engine_speed_cpu.json")
+    out += _engine_attempts(paths.ROOT / "bench" / "results" / "engine_attempts_cpu.json")
     return "\n".join(out)
 
 

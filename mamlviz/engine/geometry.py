@@ -68,7 +68,17 @@ def alignment(
     def own(n):
         return params if n == owner else algorithms.get(n).complete(net, inner_lr, inner_steps)
 
-    grads = {n: meta.meta_gradient(own(n), xs, ys, xq, yq, algorithm=n, **kw)[0] for n in variants.ordered(names)}
+    grads = {}
+    trains_as = {n: algorithms.get(n).name for n in names}  # a variant with no algorithm of its own: MAML's or FOMAML's
+    if {"maml", "fomaml"} <= set(trains_as.values()) and path in ("auto", "loop") and xs.device.type == "cpu":
+        both = meta.maml_and_fomaml(  # one pass gives both exactly (MAML's and FOMAML's entries are the network's)
+            net, xs, ys, xq, yq, inner_lr=inner_lr, inner_steps=inner_steps, **({"forward": forward} if forward else {})
+        )
+        grads = {n: both[0] if a == "maml" else both[1] for n, a in trains_as.items() if a in ("maml", "fomaml")}
+    for n in variants.ordered(names):
+        if n not in grads:
+            grads[n] = meta.meta_gradient(own(n), xs, ys, xq, yq, algorithm=n, **kw)[0]
+    grads = {n: grads[n] for n in variants.ordered(names)}
     out = {}
     for name in variants.others(names):
         keys = [  # the network's entries both have, with one shape: never the learned step sizes

@@ -11,6 +11,9 @@ The inner loop is ``engine.inner.adapt``.
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import torch
 import torch.nn.functional as F
 from torch.func import grad, vmap
@@ -19,7 +22,8 @@ from .. import variants
 from . import algorithms, inner, model
 from .inner import Forward, Params, query_loss_acc
 
-PATHS = ("auto", "loop", "vmap", "tasks")
+PATHS = ("auto", "loop", "vmap", "tasks", "threads")
+EVALUATION_PATHS = ("loop", "tasks", "threads")  # the others (vmap, the CUDA graph) evaluate by vmap
 
 
 def fastest_path(device: torch.device) -> str:
@@ -102,6 +106,57 @@ def _tasks_meta_gradient(params, xs, ys, xq, yq, *, inner_lr, inner_steps, first
     return dict(zip(leaves, grads)), loss.mean().detach(), acc.mean().detach()
 
 
+def parts(n: int, workers: int) -> list[slice]:
+    """``n`` tasks as ``workers`` contiguous runs of near-equal length (the first ones one longer)."""
+    k = max(1, min(workers, n))
+    sizes = [n // k + (i < n % k) for i in range(k)]
+    starts = [sum(sizes[:i]) for i in range(k)]
+    return [slice(a, a + m) for a, m in zip(starts, sizes)]
+
+
+def in_threads(fn, n: int, hooks=None) -> list:
+    """``fn(part)`` for the tasks' ``parts``, one part per worker thread, each worker with its share of this
+    thread's intra-op threads (one each on 2 cores), results in order: the per-task loop with the tasks, not
+    each small operation, spread over the cores. ``hooks``: saved-tensor hooks (pack, unpack) to run each part
+    under (they are per thread), for an exact count of what is held across the workers.
+
+    Fresh threads for each call (about 0.1 ms each), not a pool: a pool refuses work once the interpreter
+    begins to exit, and a run stopped by the server's shutdown still finishes its iteration and saves."""
+    total = torch.get_num_threads()
+    chunks = parts(n, total)
+    per = max(1, total // len(chunks))
+    results, errors = [None] * len(chunks), []
+
+    def run(i):
+        try:
+            torch.set_num_threads(per)  # this worker's own: the caller's setting is left as it is
+            with torch.autograd.graph.saved_tensors_hooks(*hooks) if hooks else contextlib.nullcontext():
+                results[i] = fn(chunks[i])
+        except BaseException as e:  # noqa: BLE001  (raised again in the caller)
+            errors.append(e)
+
+    workers = [threading.Thread(target=run, args=(i,), name="mamlviz-tasks", daemon=True) for i in range(len(chunks))]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+def _threads(loop, params, xs, ys, xq, yq, hooks=None, **kw):
+    """A per-task loop (``loop``: ``_loop_meta_gradient`` or ``_algorithm_loop``) over the tasks split among
+    worker threads (``in_threads``): each part's mean, weighted by its tasks. Exact: the same per-task
+    gradients, summed in a fixed order. Two tasks' graphs are held at once on 2 cores, not one."""
+    n = xs.shape[0]
+    results = in_threads(lambda p: loop(params, xs[p], ys[p], xq[p], yq[p], **kw), n, hooks)
+    sizes = [len(range(n)[p]) for p in parts(n, len(results))]
+    g = {k: sum(r[0][k] * m for r, m in zip(results, sizes)) / n for k in results[0][0]}
+    loss, acc = (sum(r[i] * m for r, m in zip(results, sizes)) / n for i in (1, 2))
+    return g, loss, acc
+
+
 def _loop_meta_gradient(params, xs, ys, xq, yq, *, inner_lr, inner_steps, first_order, forward):
     """The reference: one task at a time with plain autograd, as MAML is usually written."""
     leaves = {k: v.detach().requires_grad_() for k, v in params.items()}
@@ -122,6 +177,27 @@ def _loop_meta_gradient(params, xs, ys, xq, yq, *, inner_lr, inner_steps, first_
             accs.append(acc.detach())
     n = xs.shape[0]
     return {k: v / n for k, v in total.items()}, torch.stack(losses).mean(), torch.stack(accs).mean()
+
+
+def maml_and_fomaml(params, xs, ys, xq, yq, *, inner_lr, inner_steps, forward=model.forward):
+    """MAML's and FOMAML's mean meta-gradients at ``params``, from one pass: their inner loops take the same
+    steps (FOMAML's adapted parameters are MAML's, in value), so one backward of each task's query loss gives
+    both, MAML's with respect to the initial parameters (through the inner loop) and FOMAML's with respect to
+    the adapted ones. For the alignment analysis, which compares the two at the same parameters."""
+    forward = model.fused(forward)
+    leaves = {k: v.detach().requires_grad_() for k, v in params.items()}
+    second, first = ({k: torch.zeros_like(v) for k, v in leaves.items()} for _ in range(2))
+    with torch.enable_grad():
+        for t in range(xs.shape[0]):
+            fast = inner.adapt(
+                leaves, xs[t], ys[t], inner_lr=inner_lr, inner_steps=inner_steps, forward=forward, how="graph"
+            )
+            loss, _ = query_loss_acc(fast, xq[t], yq[t], forward, xs[t])
+            grads = torch.autograd.grad(loss, [*leaves.values(), *(fast[k] for k in leaves)])
+            for total, g in zip([*second.values(), *first.values()], grads):
+                total += g
+    n = xs.shape[0]
+    return {k: v / n for k, v in second.items()}, {k: v / n for k, v in first.items()}
 
 
 def _algorithm_loop(alg, params, xs, ys, xq, yq, *, inner_lr, inner_steps, forward, state):
@@ -191,8 +267,9 @@ def meta_gradient(
     (``Algorithm.state``; MAML++'s loss weights), at the start of training when not given.
 
     ``path`` picks the implementation ("loop": per-task reference, "vmap": vectorized, "tasks": all tasks as
-    groups of channels (MAML and FOMAML; the others take the loop), "auto": the faster on the tensors'
-    device); all are exact in second order and checked against each other in float64 by the tests.
+    groups of channels (MAML and FOMAML; the others take the loop), "threads": the per-task loop with the tasks
+    split among worker threads, "auto": the faster on the tensors' device); all are exact in second order and
+    checked against each other in float64 by the tests.
     """
     first_order = first_order_of(algorithm, first_order)
     if path == "auto":
@@ -202,21 +279,27 @@ def meta_gradient(
     alg = algorithms.get(algorithm) if algorithm is not None else None
     if alg is not None and alg.name not in ("maml", "fomaml"):
         params = alg.complete(params, inner_lr, inner_steps)
-        if path in ("loop", "tasks"):
-            forward = model.fused(forward)
+        if path in EVALUATION_PATHS:
+            forward = model.fused(forward, channels_last=alg.first_order)
+        kw = dict(inner_lr=inner_lr, inner_steps=inner_steps, forward=forward, state=state)
+        if path == "threads":
+            return _threads(lambda *a, **k: _algorithm_loop(alg, *a, **k), params, xs, ys, xq, yq, **kw)
         impl = _algorithm_vmap if path == "vmap" else _algorithm_loop
-        return impl(
-            alg, params, xs, ys, xq, yq, inner_lr=inner_lr, inner_steps=inner_steps, forward=forward, state=state
-        )
+        return impl(alg, params, xs, ys, xq, yq, **kw)
     if any(k.startswith(algorithms.LEARNED) for k in params):  # another algorithm's: the plain network inside
         params = algorithms.network(params)
-    impl = {"loop": _loop_meta_gradient, "vmap": _vmap_meta_gradient, "tasks": _tasks_meta_gradient}.get(path)
+    impl = {
+        "loop": _loop_meta_gradient,
+        "vmap": _vmap_meta_gradient,
+        "tasks": _tasks_meta_gradient,
+        "threads": lambda *a, **k: _threads(_loop_meta_gradient, *a, **k),
+    }.get(path)
     if impl is None:
         raise ValueError(f"path: must be one of {', '.join(PATHS)}, got {path!r}")
     if path == "tasks" and forward is not model.forward:  # it runs the CNN itself in transductive mode: another
         impl, path = _loop_meta_gradient, "loop"  # network, or queries normalised by their support set, takes the loop
-    if path == "loop":  # outside vmap the native batch norm is exact and faster
-        forward = model.fused(forward)
+    if path in ("loop", "threads"):  # outside vmap the native batch norm is exact and faster
+        forward = model.fused(forward, channels_last=first_order)
     return impl(
         params, xs, ys, xq, yq, inner_lr=inner_lr, inner_steps=inner_steps, first_order=first_order, forward=forward
     )
@@ -239,10 +322,10 @@ def adapted_accuracy(
     inner loop (plain gradient steps at ``inner_lr`` for MAML, FOMAML, Reptile and an initialisation)."""
     if path == "auto":
         path = fastest_path(xs.device)
+    if path not in PATHS:
+        raise ValueError(f"path: must be one of {', '.join(PATHS)}, got {path!r}")
     params = {k: v.detach() for k, v in params.items()}
     alg = algorithms.get(algorithm or "maml")
-    if path == "loop":  # outside vmap the native batch norm is exact and faster
-        forward = model.fused(forward)
     with torch.enable_grad():
         kw = dict(inner_lr=inner_lr, inner_steps=inner_steps, forward=forward)
         plain = type(alg).adapt is algorithms.Algorithm.adapt  # plain gradient steps on every weight
@@ -261,9 +344,18 @@ def adapted_accuracy(
                 return query_loss_acc(fast, xq_t, yq_t, forward, xs_t)[1]
 
             return vmap(task)(xs, ys, xq, yq).detach()
+    # one task at a time (the tasks path of the others' own inner loops too), outside vmap with the native batch
+    # norm, exact and faster there, channels-last (no second derivative is taken); "threads": in worker threads
+    kw["forward"] = forward = model.fused(forward, channels_last=True)
+
+    def loop(part):
         accs = []
-        for t in range(xs.shape[0]):  # one task at a time (the tasks path of the others' own inner loops too)
-            fast = alg.adapt(params, xs[t], ys[t], how="const", **kw)
-            with torch.no_grad():
-                accs.append(query_loss_acc(fast, xq[t], yq[t], forward, xs[t])[1])
+        with torch.enable_grad():
+            for t in range(part.start, part.stop):
+                fast = alg.adapt(params, xs[t], ys[t], how="const", **kw)
+                with torch.no_grad():
+                    accs.append(query_loss_acc(fast, xq[t], yq[t], forward, xs[t])[1])
         return torch.stack(accs)
+
+    n = xs.shape[0]
+    return torch.cat(in_threads(loop, n)) if path == "threads" else loop(slice(0, n))

@@ -13,14 +13,14 @@ import time
 import torch
 
 from .. import variants
-from ..config import RunConfig
+from ..config import PATH_MARGIN, RunConfig
 from . import algorithms, measure, meta, model
 from .adam import OPTIMIZERS
 from .data import Data
 from .tasks import TaskBatch, TaskSampler
 
 PROBE_SEED_OFFSET = 7  # the probe's tasks are not the training stream's
-MARGIN = 1.2  # another path must be this many times faster than the device's usual one to be chosen
+MARGIN = PATH_MARGIN  # another path must be this many times faster than the device's usual one to be chosen
 REPEATS = 3  # interleaved timings of each path; the fastest of each counts
 SLOW_STEP_S = 1.0  # a warm-up this long (105x105 images): one timing of each path is enough, the gap is large
 _CHOSEN: dict[tuple, tuple[str, dict]] = {}  # (machine, config) -> the path chosen there, for this process
@@ -117,9 +117,13 @@ class MetaStep:
 def candidate_paths(device: torch.device) -> list[str]:
     """The exact paths to time on ``device``, its usual one first."""
     # "tasks" (all tasks as groups of channels) wins on CPU at large meta-batches and loses at many inner steps
-    # (bench/engine_speed.py): timed for each config like the others. vmap never won on CPU (2-5x slower than
-    # the loop in every record and benchmark; 5.5x at 105x105), so a CPU run does not spend time timing it.
-    return ["graph", "vmap", "tasks"] if device.type == "cuda" else ["loop", "tasks"]
+    # (bench/engine_speed.py): timed for each config like the others. "threads" (the loop's tasks split among
+    # worker threads) wins where each task's small operations leave cores idle: timed where there are 2 or more
+    # intra-op threads to split. vmap never won on CPU (2-5x slower than the loop in every record and benchmark;
+    # 5.5x at 105x105), so a CPU run does not spend time timing it.
+    if device.type == "cuda":
+        return ["graph", "vmap", "tasks"]
+    return ["loop", "threads", "tasks"] if torch.get_num_threads() > 1 else ["loop", "tasks"]
 
 
 def _key(cfg: RunConfig, device: torch.device) -> tuple:

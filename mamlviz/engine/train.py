@@ -23,7 +23,7 @@ from .. import variants
 from ..config import BY_NAME, FASTEST_RATIO, RunConfig
 from ..progress import Progress, Reporter
 from ..records import AlgorithmResult, Curve, ValidationCurve, decimate
-from . import algorithms, measure, meta, model
+from . import algorithms, evaluate, measure
 from .data import Data
 from .step import MetaStep
 from .tasks import TaskBatch, TaskSampler
@@ -133,7 +133,7 @@ class Validation:
 
     def __init__(self, name: str, cfg: RunConfig, tasks: TaskBatch | None, path: str, total: int, budget):
         self.name, self.cfg, self.tasks = name, cfg, tasks
-        self.path = path if path in ("loop", "tasks") else "vmap"
+        self.path = path
         self.marks = Marks(cfg.validation_points if tasks is not None else 0, total, budget)
         self.curve = ValidationCurve([], [], [], tasks.xs.shape[0] if tasks is not None else 0)
 
@@ -147,18 +147,7 @@ class Validation:
         b = self.tasks
         chunk = VALIDATION_CHUNK[b.xs.device.type]
         accs = [
-            meta.adapted_accuracy(
-                params,
-                b.xs[i : i + chunk],
-                b.ys[i : i + chunk],
-                b.xq[i : i + chunk],
-                b.yq[i : i + chunk],
-                inner_lr=self.cfg.inner_lr,
-                inner_steps=self.cfg.eval_inner_steps,
-                path=self.path,
-                algorithm=self.name,
-                forward=model.for_mode(self.cfg.batch_norm),
-            )
+            evaluate.accuracies(params, b, slice(i, i + chunk), self.cfg, self.path, self.name)
             for i in range(0, b.xs.shape[0], chunk)
         ]
         accuracy = float(torch.cat(accs).mean())

@@ -65,3 +65,23 @@ def test_cli_and_dashboard_share_one_runs_folder(tmp_path, monkeypatch):
     assert records.load(saved[0])["setup"]["launched_from"] == "cli"
     monkeypatch.setenv("MAMLVIZ_RUNS_DIR", str(runs))
     assert paths.runs_dir() == runs
+
+
+def test_flags_left_out_take_what_start_runs_on_the_device():
+    """No flags: the dashboard's default for the device (the quick CPU config on a CPU, the paper's on a GPU);
+    given flags win; an optional field's 0 means none; --help names both defaults where they differ."""
+    import torch
+
+    from mamlviz import cli, presets
+
+    def config(*args):
+        return cli._config(cli.build_parser().parse_args(["compare", *args]))
+
+    here = presets.default_for(torch.cuda.is_available()).to_dict()
+    assert config().to_dict() == {**here, "device": "auto"}
+    assert config("--device", "cpu").to_dict() == presets.CPU_QUICK.to_dict()
+    gpu = config("--device", "cuda", "--meta-batch", "8", "--time-budget", "0")
+    assert gpu.k_query == presets.PAPER_5WAY_1SHOT.k_query and gpu.meta_batch == 8 and gpu.time_budget_s is None
+    assert config("--inner-steps", "3").to_dict() == {**here, "device": "auto", "inner_steps": 3}
+    text = cli.build_parser()._subparsers._group_actions[0].choices["compare"].format_help()
+    assert "default 2 on CPU, 32 on a GPU" in " ".join(text.split())

@@ -101,7 +101,7 @@ def _state(steps):
 
 
 @pytest.mark.parametrize("steps", [1, 3])
-@pytest.mark.parametrize("path", ["loop", "vmap", "tasks"])
+@pytest.mark.parametrize("path", ["loop", "vmap", "tasks", "threads"])
 @pytest.mark.parametrize("name", NEW)
 def test_each_algorithm_matches_its_plain_float64_reference(name, path, steps):
     params = _params(name, steps)

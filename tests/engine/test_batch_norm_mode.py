@@ -58,7 +58,7 @@ def test_in_support_mode_a_query_is_classified_on_its_own():
     assert (together - reference_logits(p, xs, xq)[:1]).abs().max() < 1e-12
 
 
-@pytest.mark.parametrize("path", ["loop", "vmap", "tasks"])
+@pytest.mark.parametrize("path", ["loop", "vmap", "tasks", "threads"])
 def test_maml_in_support_mode_is_exact_on_every_path(path):
     p = model.init_params(3, 1, dtype=torch.float64)
     leaves = {k: v.clone().requires_grad_() for k, v in p.items()}
@@ -74,7 +74,7 @@ def test_every_algorithm_in_support_mode_agrees_across_paths(name):
     p = model.init_params(3, 1, dtype=torch.float64)
     kw = dict(inner_lr=0.1, inner_steps=2, algorithm=name, forward=model.for_mode("support"))
     loop = meta.meta_gradient(p, XS, YS, XQ, YQ, path="loop", **kw)[0]
-    for path in ("vmap", "tasks"):
+    for path in ("vmap", "tasks", "threads"):
         assert _rel(meta.meta_gradient(p, XS, YS, XQ, YQ, path=path, **kw)[0], loop) < 1e-10, path
     own = algorithms.get(name).complete(p, 0.1, 2)  # its own parameters, as training leaves them
     acc = [meta.adapted_accuracy(own, XS, YS, XQ, YQ, inner_lr=0.1, inner_steps=2, path=path, algorithm=name,

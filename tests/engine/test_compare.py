@@ -30,14 +30,15 @@ def test_tiny_comparison_learns_and_is_fully_measured(tiny_record):
     assert r["chance"] == pytest.approx(0.2)
     assert r["environment"]["device"] == "cpu" and r["environment"]["torch"] == torch.__version__
     assert r["protocol"]["test_inner_steps"] == 2 and "transductive" in r["protocol"]["batch_norm"]
-    assert r["setup"]["path"] in ("loop", "vmap", "tasks")  # whichever was measured fastest here
+    assert r["setup"]["path"] in ("loop", "threads", "vmap", "tasks")  # whichever was measured fastest here
     json.dumps(r, allow_nan=False)
 
 
 def test_same_task_stream_for_both_algorithms(tiny_record):
     # both start from the same init and see the same first meta-batch: equal first-iteration query loss
     m, f = tiny_record["results"]["maml"]["curve"], tiny_record["results"]["fomaml"]["curve"]
-    assert m["loss"][0] == pytest.approx(f["loss"][0], rel=1e-5)
+    # (first order runs channels-last, second order not: the same function, float32 rounding apart)
+    assert m["loss"][0] == pytest.approx(f["loss"][0], rel=1e-4)
 
 
 def test_summary_words_and_recommendation_come_from_the_numbers(tiny_record):
@@ -291,7 +292,8 @@ def test_the_path_is_chosen_once_per_machine_and_config_and_kept_unless_clearly_
     path, first = step.select_path(cfg, torch.device("cpu"), data, init)
     t = first["probe_ms_per_iteration"]
     assert first["chosen_by"] == "measurement" and first["repeats"] == step.REPEATS
-    assert set(t) == {"loop", "tasks"}  # vmap never wins on CPU: not timed there
+    assert set(t) == set(step.candidate_paths(torch.device("cpu")))  # vmap never wins on CPU: not timed there
+    assert "vmap" not in t and ("threads" in t) == (torch.get_num_threads() > 1)
     fastest = min(t, key=t.get)
     assert path == (fastest if t[fastest] * step.MARGIN <= t["loop"] else "loop")  # the loop unless clearly beaten
     again, second = step.select_path(cfg, torch.device("cpu"), data, init)

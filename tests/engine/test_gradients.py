@@ -63,7 +63,7 @@ def _reference(params, xs, ys, xq, yq, inner_lr, inner_steps, first_order, forwa
 
 @pytest.mark.parametrize("first_order", [False, True])
 @pytest.mark.parametrize("inner_steps", [1, 3])
-@pytest.mark.parametrize("path", ["loop", "vmap", "tasks"])
+@pytest.mark.parametrize("path", ["loop", "vmap", "tasks", "threads"])
 def test_meta_gradient_matches_plain_autograd_in_float64(path, inner_steps, first_order):
     """The reference uses batch norm from primitives; the loop and tasks paths use the native fused op:
     agreement to 1e-10 in float64 is the proof that the fused op is exact, first and second order."""
@@ -136,7 +136,8 @@ def test_adapted_accuracy_paths_agree():
     a = meta.adapted_accuracy(params, *args, inner_lr=0.4, inner_steps=2, path="loop")
     b = meta.adapted_accuracy(params, *args, inner_lr=0.4, inner_steps=2, path="vmap")
     c = meta.adapted_accuracy(params, *args, inner_lr=0.4, inner_steps=2, path="tasks")
-    assert a.shape == (4,) and torch.equal(a, b) and torch.equal(a, c)
+    d = meta.adapted_accuracy(params, *args, inner_lr=0.4, inner_steps=2, path="threads")
+    assert a.shape == (4,) and torch.equal(a, b) and torch.equal(a, c) and torch.equal(a, d)
 
 
 def test_unknown_path_is_refused():
@@ -340,3 +341,87 @@ def test_the_tasks_path_runs_each_task_with_its_own_parameters():
     got = model.forward_tasks(stacked, x)
     for t in range(3):
         assert torch.allclose(got[t], model.forward(per_task[t], x[t]), atol=1e-12)
+
+
+@pytest.mark.parametrize("size", [28, 105])
+def test_the_channels_last_layout_is_the_same_function_value_and_both_derivatives(size):
+    """The loop paths' first-order and evaluation forward (the native batch norm, activations channel-innermost):
+    the primitive forward's values, gradient and second derivative, in float64, at both image sizes."""
+    params = {
+        k: v.requires_grad_() for k, v in model.init_params(3, seed=4, image_size=size, dtype=torch.float64).items()
+    }
+    x = torch.rand(4, 1, size, size, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    y = torch.tensor([0, 1, 2, 0])
+    outs = {f: f(params, x) for f in (model.forward, model.forward_fused_channels_last)}
+    assert torch.allclose(*outs.values(), atol=1e-12)
+    firsts = {
+        f: torch.autograd.grad(F.cross_entropy(o, y), list(params.values()), create_graph=True) for f, o in outs.items()
+    }
+    for a, c in zip(*firsts.values()):
+        assert torch.allclose(a, c, atol=1e-11)
+    seconds = [torch.autograd.grad(sum((g * g).sum() for g in f), list(params.values())) for f in firsts.values()]
+    for a, c in zip(*seconds):
+        assert torch.allclose(a, c, atol=1e-10)
+
+
+def test_first_order_and_evaluation_run_channels_last_and_second_order_does_not():
+    """The layout each loop computation takes (bench/engine_attempts.py: faster without a second derivative,
+    slower through one at small batches), and a network that is not the model's kept as it is."""
+    assert model.fused(model.forward, channels_last=True) is model.forward_fused_channels_last
+    assert model.fused(model.forward) is model.forward_fused
+    support = model.fused(model.for_mode("support"), channels_last=True)
+    assert support.forward is model.forward_fused_channels_last and model.query_stats(support, "xs") == "xs"
+    other = lambda p, x: model.forward(p, x)  # noqa: E731
+    assert model.fused(other, channels_last=True) is other
+    seen = []
+    real = model.forward_fused_channels_last
+
+    def spy(p, x, stats=None):
+        seen.append(x.shape[0])
+        return real(p, x, stats=stats)
+
+    xs, ys, xq, yq = _tasks(T=1, dtype=torch.float32)
+    params = model.init_params(3, seed=1)
+    import unittest.mock
+
+    with unittest.mock.patch.object(model, "forward_fused_channels_last", spy):
+        meta.meta_gradient(params, xs, ys, xq, yq, inner_lr=0.1, inner_steps=1, algorithm="maml", path="loop")
+        assert seen == []
+        meta.meta_gradient(params, xs, ys, xq, yq, inner_lr=0.1, inner_steps=1, algorithm="fomaml", path="loop")
+        assert seen == [6, 6]
+        meta.adapted_accuracy(params, xs, ys, xq, yq, inner_lr=0.1, inner_steps=2, path="loop")
+        assert seen == [6, 6, 6, 6, 6]
+
+
+def test_the_threads_path_splits_the_tasks_keeps_the_callers_threads_and_counts_what_every_worker_holds():
+    """Worker threads take contiguous runs of tasks, set their own intra-op threads only, and saved-tensor hooks
+    given to ``in_threads`` see every worker's graph (hooks are per thread)."""
+    assert meta.parts(5, 2) == [slice(0, 3), slice(3, 5)] and meta.parts(1, 2) == [slice(0, 1)]
+    assert meta.parts(4, 8) == [slice(i, i + 1) for i in range(4)]
+    before = torch.get_num_threads()
+    xs, ys, xq, yq = _tasks(T=4, dtype=torch.float32)
+    params = model.init_params(3, seed=1)
+    kw = dict(inner_lr=0.1, inner_steps=2, first_order=False, forward=model.forward_fused)
+    one = saved_memory.SavedCounter()
+    with torch.autograd.graph.saved_tensors_hooks(one.pack, one.unpack):
+        loop = meta._loop_meta_gradient(params, xs, ys, xq, yq, **kw)
+    every = saved_memory.SavedCounter()
+    threads = meta._threads(meta._loop_meta_gradient, params, xs, ys, xq, yq, hooks=(every.pack, every.unpack), **kw)
+    assert torch.get_num_threads() == before
+    assert (_flat(threads[0]) - _flat(loop[0])).norm() < 1e-5 * _flat(loop[0]).norm()  # float32; exact in float64
+    assert torch.allclose(threads[1], loop[1]) and torch.allclose(threads[2], loop[2])
+    workers = len(meta.parts(4, before))
+    assert one.peak > 0 and (every.peak > one.peak if workers > 1 else every.peak == one.peak)
+
+
+@pytest.mark.parametrize("mode", ["transductive", "support"])
+def test_one_pass_gives_maml_and_fomaml_exactly(mode):
+    """The alignment analysis's single pass: MAML's gradient at the initial parameters and FOMAML's at the adapted
+    ones from one backward, each equal in float64 to the engine's own meta-gradient of that algorithm."""
+    params = model.init_params(3, seed=1, dtype=torch.float64)
+    args = _tasks()
+    forward = model.for_mode(mode)
+    both = meta.maml_and_fomaml(params, *args, inner_lr=0.1, inner_steps=2, forward=forward)
+    for got, name in zip(both, ("maml", "fomaml")):
+        ref = meta.meta_gradient(params, *args, inner_lr=0.1, inner_steps=2, algorithm=name, forward=forward)[0]
+        assert (_flat(got) - _flat(ref)).norm() < 1e-10 * _flat(ref).norm(), name

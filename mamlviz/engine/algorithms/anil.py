@@ -10,12 +10,17 @@ from __future__ import annotations
 from .. import inner, model
 from .base import Algorithm, second_order_how
 
-_NORMS = {model.forward: model.batch_norm, model.forward_fused: model.fused_batch_norm}
+_BODIES = {
+    model.forward: {},
+    model.forward_fused: model.FUSED,
+    model.forward_fused_channels_last: model.FUSED_CHANNELS_LAST,
+}
 
 
-def _norm(forward):
-    """The batch norm of the model's forward (either mode), or None for another network."""
-    return _NORMS.get(forward.forward if isinstance(forward, model.SupportStats) else forward)
+def _body_kw(forward):
+    """How the model's forward (either mode) runs its body (``model.body``'s keywords), or None for another
+    network."""
+    return _BODIES.get(forward.forward if isinstance(forward, model.SupportStats) else forward)
 
 
 def _head(params, h):
@@ -28,8 +33,8 @@ class ANIL(Algorithm):
 
     def _adapt(self, params, x, y, *, inner_lr, inner_steps, forward, how, trace=None):
         """The adapted head (on the body's features when the network is the model's) and the features."""
-        norm = _norm(forward)
-        if norm is None:  # another network: the head adapts through its whole forward (the same function)
+        body = _body_kw(forward)
+        if body is None:  # another network: the head adapts through its whole forward (the same function)
             fast = inner.adapt(
                 params,
                 x,
@@ -42,13 +47,13 @@ class ANIL(Algorithm):
                 trace=trace,
             )
             return fast, None
-        features = model.body(params, x, norm=norm)
+        features = model.body(params, x, **body)
         see = None if trace is None else (lambda k, head: trace(k, {**params, **head}))
         head = {k: params[k] for k in model.HEAD}
         head = inner.adapt(
             head, features, y, inner_lr=inner_lr, inner_steps=inner_steps, forward=_head, how=how, trace=see
         )
-        return {**params, **head}, norm
+        return {**params, **head}, body
 
     def adapt(self, params, x, y, *, inner_lr, inner_steps, forward=model.forward, how="const", trace=None):
         return self._adapt(
@@ -63,12 +68,12 @@ class ANIL(Algorithm):
         )[0]
 
     def task(self, params, xs, ys, xq, yq, *, inner_lr, inner_steps, forward, how, state):
-        fast, norm = self._adapt(
+        fast, body = self._adapt(
             params, xs, ys, inner_lr=inner_lr, inner_steps=inner_steps, forward=forward, how=second_order_how(how)
         )
-        if norm is None:
+        if body is None:
             loss, acc = inner.query_loss_acc(fast, xq, yq, forward, xs)
         else:  # the queries' features, normalised with the support set's statistics in that mode
             stats = model.query_stats(forward, xs)
-            loss, acc = inner.query_loss_acc(fast, model.body(params, xq, norm=norm, stats=stats), yq, _head)
+            loss, acc = inner.query_loss_acc(fast, model.body(params, xq, **body, stats=stats), yq, _head)
         return loss, loss, acc
