@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from .config import RunConfig
 
-# Whole comparison (both trainings + evaluation of three models) in about a minute on 2 CPU cores;
-# measured figures are in the README (bench/cpu_cached_runs.py prints them).
+# Whole comparison (both trainings, analysis, evaluation of three models) in under 25 s on 2 CPU cores, end to
+# end from the CLI (bench/engine_speed.py --end-to-end measures it; docs/results.md shows the figures).
 CPU_QUICK = RunConfig(
     n_way=5,
     k_shot=1,
@@ -76,7 +76,7 @@ PAPER_20WAY_1SHOT = RunConfig(
 )
 
 PRESETS: dict[str, RunConfig] = {
-    "Quick CPU demo (about a minute on 2 cores)": CPU_QUICK,
+    "Quick CPU demo (under half a minute on 2 cores)": CPU_QUICK,
     "Paper 5-way 1-shot (GPU, 25 s per algorithm)": PAPER_5WAY_1SHOT,
     "Seed tutorial's experiment: 105×105 images, 200 tasks, 5 inner steps": SEED_EXPERIMENT,
     "Paper 20-way 1-shot (GPU, 60 s per algorithm)": PAPER_20WAY_1SHOT,

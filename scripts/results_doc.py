@@ -169,8 +169,10 @@ def _engine_speed(path: Path) -> list[str]:
         f"`bench/engine_speed.py` ({env['device_name']}, torch {env['torch']}, {env['date'][:10]}; median ms per",
         f"meta-iteration of {bench['reps']} repetitions, the contenders in turn on the same tasks; in brackets the",
         "ratio to the project's per-task loop path, above 1 meaning the project is faster; memory held for",
-        "backpropagation, exact). *tasks* is the project's path that runs every task at once as groups of",
-        "channels; `compare` times the paths for each config and takes the fastest.",
+        "backpropagation, exact). *project* is the per-task loop; *threads* the same loop with the tasks split",
+        "among worker threads, one intra-op thread each (it holds two tasks' graphs at once on 2 cores: twice the",
+        "plain loop's memory); *tasks* runs every task at once as groups of channels. `compare` times the paths",
+        "for each config before training and takes the fastest.",
         "",
     ]
     for c in bench["configs"]:
@@ -196,8 +198,9 @@ def _engine_speed(path: Path) -> list[str]:
         out.append("")
     if any(len(c["results"]) > 2 for c in bench["configs"]):
         out += [
-            "The algorithms beyond MAML and FOMAML are timed on the project's per-task loop only, in turn with a MAML",
-            "step of the project's, so that the ratio to MAML's time (in brackets) is measured under the same load.",
+            "The algorithms beyond MAML and FOMAML are timed on the project's own paths only, in turn with a MAML step",
+            "of the project's per-task loop, so that the ratio to that MAML time (in brackets) is measured under the",
+            "same load.",
             "",
         ]
     out += _against_the_target(bench)
@@ -231,20 +234,27 @@ def _against_the_target(bench: dict) -> list[str]:
             chosen = fastest if paths[fastest] * MARGIN <= paths["project"] else "project"
             peers = {k: v["ms_median"] / paths[chosen] for k, v in row.items() if not k.startswith("project")}
             if peers:
-                rows.append((c["name"], alg, chosen, peers))
+                rows.append((c["what"], alg, chosen, peers))
                 met += all(r >= 1.3 for r in peers.values())
     if not rows:
         return []
-    cells = "; ".join(
-        f"{name} {L(alg)} ({chosen}) " + ", ".join(f"{p} {r:.2f}×" for p, r in peers.items())
-        for name, alg, chosen, peers in rows
-    )
-    return [
-        f"Against the peers, the path `compare` would choose from these timings (the loop unless another is {MARGIN}×",
-        f"faster), as peer time / project time: {cells}.",
-        f"At least 1.3× against every peer on {met} of {len(rows)} rows.",
+    peers = list(dict.fromkeys(p for *_, ratios in rows for p in ratios))
+    out = [
+        f"Against the peers: the path `compare` would choose from these timings (the loop unless another is {MARGIN}×",
+        "faster), as peer time / project time (the target is 1.3× or more against every peer):",
         "",
+        "| config | | path | " + " | ".join(f"{p} / project" for p in peers) + " |",
+        "|---|---|---" + "|---" * len(peers) + "|",
     ]
+    for name, alg, chosen, ratios in rows:
+        cells = [f"{ratios[p]:.2f}×" if p in ratios else "–" for p in peers]
+        out.append(
+            f"| {name} | {L(alg)} | {chosen.removeprefix('project-') if chosen != 'project' else 'loop'} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    out += ["", f"At least 1.3× against every peer on {met} of {len(rows)} rows.", ""]
+    return out
 
 
 def _engine_attempts(path: Path) -> list[str]:
@@ -262,7 +272,11 @@ def _engine_attempts(path: Path) -> list[str]:
         f"{bench['reps']} repetitions in turn on the same tasks): the project's per-task meta-gradient with one thing",
         "changed, as time over the engine's choice (**bold**; above 1 the attempt is slower). The engine runs the",
         "native batch norm everywhere outside `vmap`, in the channels-last layout where no second derivative is",
-        "taken (first order, evaluation), in the default layout through a second derivative.",
+        "taken (first order, evaluation), in the default layout through a second derivative. *compiled*: first",
+        "order only (inductor does not take a second derivative), its compilation timed in the same process,",
+        "where shapes compiled for an earlier config are reused. *two-threads* (the tasks split over two threads,",
+        "one intra-op thread each) became the engine's `threads` path, chosen per config by timing, as above.",
+        "Configs: " + "; ".join(f"*{c['name']}*: {c['what']}" for c in configs) + ".",
         "",
         "| config | order | " + " | ".join(attempts) + " |",
         "|---|---" + "|---" * len(attempts) + "|",
@@ -277,7 +291,7 @@ def _engine_attempts(path: Path) -> list[str]:
                 text = f"{r['ratio_to_chosen'][a]:.2f}×"
                 if a == r["chosen"]:
                     text = f"**{r['ms_median'][a]:.0f} ms**"
-                if a == "compiled" and r.get("compile_s") is not None:
+                if a == "compiled" and r.get("compile_s") is not None and r["compile_s"] >= 1:
                     text += f" (+{r['compile_s']:.0f} s compiling)"
                 cells.append(text)
             out.append(f"| {c['name']} | {'second' if order == 'maml' else 'first'} | " + " | ".join(cells) + " |")
