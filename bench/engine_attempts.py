@@ -15,7 +15,8 @@ turn within every repetition, for MAML (second order) and FOMAML (first order), 
     pool-channels-last   NCHW, only the first two max-pools run in channels-last (converted there and back)
     func-grad       the inner loop by ``torch.func.grad`` instead of ``torch.autograd.grad`` (NCHW, fused)
     two-threads     the tasks split over two Python threads, one intra-op thread each, instead of one task at a
-                    time on two intra-op threads (NCHW, fused; channels-last for first order)
+                    time on two intra-op threads: the engine's "threads" path (NCHW, fused; channels-last for
+                    first order)
     compiled        (--compile; first order only: inductor does not support a second derivative) the network's
                     forward through ``torch.compile``, channels-last; its compile time is printed beside it
 
@@ -29,9 +30,7 @@ import argparse
 import json
 import statistics
 import sys
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -96,26 +95,10 @@ def _loop(forward, how=None):
     return run
 
 
-_POOL = ThreadPoolExecutor(2)
-_ONE_THREAD = threading.local()
-
-
 def _two_threads(params, b, cfg, first_order):
-    forward = model.forward_fused_channels_last if first_order else model.forward_fused
-
-    def part(tasks):
-        if not getattr(_ONE_THREAD, "set", False):  # this worker's own intra-op threads: one
-            torch.set_num_threads(1)
-            _ONE_THREAD.set = True
-        xs, ys, xq, yq = (t[tasks] for t in (b.xs, b.ys, b.xq, b.yq))
-        kw = dict(inner_lr=cfg.inner_lr, inner_steps=cfg.inner_steps, first_order=first_order, forward=forward)
-        return meta._loop_meta_gradient(params, xs, ys, xq, yq, **kw)[0]
-
-    n = b.xs.shape[0]
-    halves = [slice(0, (n + 1) // 2), slice((n + 1) // 2, n)] if n > 1 else [slice(0, 1)]
-    parts = list(_POOL.map(part, halves))
-    sizes = [len(range(n)[h]) for h in halves]
-    return {k: sum(p[k] * s for p, s in zip(parts, sizes)) / n for k in parts[0]}
+    """The engine's threads path: the tasks split among worker threads, one intra-op thread each on 2 cores."""
+    kw = dict(inner_lr=cfg.inner_lr, inner_steps=cfg.inner_steps, first_order=first_order)
+    return meta.meta_gradient(params, b.xs, b.ys, b.xq, b.yq, path="threads", **kw)[0]
 
 
 def run_config(name, changes, data, reps, compile_):

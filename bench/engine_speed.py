@@ -140,27 +140,11 @@ def saved_bytes(fn) -> int:
 
 def threads_saved_bytes(step: MetaStep, b) -> int:
     """What the threads path holds for backpropagation, counted in every worker (saved-tensor hooks are per
-    thread): its meta-gradient alone, as the engine runs it, with the counting hooks handed to each worker."""
+    thread, so the engine hands the counting hooks to each): its meta-gradient, as the step runs it."""
     counter = SavedCounter()
-    alg, forward = step.algorithm, step.kw["forward"]
-    kw = dict(inner_lr=step.kw["inner_lr"], inner_steps=step.kw["inner_steps"], hooks=(counter.pack, counter.unpack))
-    if alg.name in ("maml", "fomaml"):
-        forward = model.fused(forward, channels_last=alg.first_order)
-        meta._threads(
-            meta._loop_meta_gradient,
-            step.params,
-            b.xs,
-            b.ys,
-            b.xq,
-            b.yq,
-            first_order=alg.first_order,
-            forward=forward,
-            **kw,
-        )
-    else:
-        loop = lambda *a, **k: meta._algorithm_loop(alg, *a, **k)  # noqa: E731
-        forward = model.fused(forward, channels_last=alg.first_order)
-        meta._threads(loop, step.params, b.xs, b.ys, b.xq, b.yq, forward=forward, state=step.state, **kw)
+    meta.meta_gradient(
+        step.params, b.xs, b.ys, b.xq, b.yq, path="threads", hooks=(counter.pack, counter.unpack), **step.kw
+    )
     return counter.peak
 
 

@@ -46,7 +46,7 @@ def accuracies(params: dict, batch, part: slice, cfg: RunConfig, path: str, algo
         batch.yq[part],
         inner_lr=cfg.inner_lr,
         inner_steps=cfg.eval_inner_steps,
-        path=path if path in meta.EVALUATION_PATHS else "vmap",
+        path=path if path in meta.LOOP_PATHS else "vmap",
         algorithm=algorithm,
         forward=model.for_mode(cfg.batch_norm),
     )

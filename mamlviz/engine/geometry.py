@@ -78,7 +78,6 @@ def alignment(
     for n in variants.ordered(names):
         if n not in grads:
             grads[n] = meta.meta_gradient(own(n), xs, ys, xq, yq, algorithm=n, **kw)[0]
-    grads = {n: grads[n] for n in variants.ordered(names)}
     out = {}
     for name in variants.others(names):
         keys = [  # the network's entries both have, with one shape: never the learned step sizes

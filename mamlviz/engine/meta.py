@@ -23,7 +23,7 @@ from . import algorithms, inner, model
 from .inner import Forward, Params, query_loss_acc
 
 PATHS = ("auto", "loop", "vmap", "tasks", "threads")
-EVALUATION_PATHS = ("loop", "tasks", "threads")  # the others (vmap, the CUDA graph) evaluate by vmap
+LOOP_PATHS = ("loop", "tasks", "threads")  # plain autograd, outside vmap (native batch norm); they also evaluate
 
 
 def fastest_path(device: torch.device) -> str:
@@ -257,6 +257,7 @@ def meta_gradient(
     path: str = "auto",
     forward: Forward = model.forward,
     state: dict | None = None,
+    hooks=None,
 ):
     """Mean meta-gradient of ``algorithm`` (a name of ``mamlviz.variants``; ``first_order=`` alone still
     means FOMAML or MAML) over the tasks, plus mean query loss and accuracy after adaptation.
@@ -269,7 +270,8 @@ def meta_gradient(
     ``path`` picks the implementation ("loop": per-task reference, "vmap": vectorized, "tasks": all tasks as
     groups of channels (MAML and FOMAML; the others take the loop), "threads": the per-task loop with the tasks
     split among worker threads, "auto": the faster on the tensors' device); all are exact in second order and
-    checked against each other in float64 by the tests.
+    checked against each other in float64 by the tests. ``hooks``: saved-tensor hooks (pack, unpack) for the
+    threads path's workers to run under, as the caller's own apply on the other paths (hooks are per thread).
     """
     first_order = first_order_of(algorithm, first_order)
     if path == "auto":
@@ -279,11 +281,11 @@ def meta_gradient(
     alg = algorithms.get(algorithm) if algorithm is not None else None
     if alg is not None and alg.name not in ("maml", "fomaml"):
         params = alg.complete(params, inner_lr, inner_steps)
-        if path in EVALUATION_PATHS:
+        if path in LOOP_PATHS:
             forward = model.fused(forward, channels_last=alg.first_order)
         kw = dict(inner_lr=inner_lr, inner_steps=inner_steps, forward=forward, state=state)
         if path == "threads":
-            return _threads(lambda *a, **k: _algorithm_loop(alg, *a, **k), params, xs, ys, xq, yq, **kw)
+            return _threads(lambda *a, **k: _algorithm_loop(alg, *a, **k), params, xs, ys, xq, yq, hooks, **kw)
         impl = _algorithm_vmap if path == "vmap" else _algorithm_loop
         return impl(alg, params, xs, ys, xq, yq, **kw)
     if any(k.startswith(algorithms.LEARNED) for k in params):  # another algorithm's: the plain network inside
@@ -292,10 +294,8 @@ def meta_gradient(
         "loop": _loop_meta_gradient,
         "vmap": _vmap_meta_gradient,
         "tasks": _tasks_meta_gradient,
-        "threads": lambda *a, **k: _threads(_loop_meta_gradient, *a, **k),
-    }.get(path)
-    if impl is None:
-        raise ValueError(f"path: must be one of {', '.join(PATHS)}, got {path!r}")
+        "threads": lambda *a, **k: _threads(_loop_meta_gradient, *a, hooks, **k),
+    }[path]
     if path == "tasks" and forward is not model.forward:  # it runs the CNN itself in transductive mode: another
         impl, path = _loop_meta_gradient, "loop"  # network, or queries normalised by their support set, takes the loop
     if path in ("loop", "threads"):  # outside vmap the native batch norm is exact and faster

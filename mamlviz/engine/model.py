@@ -98,7 +98,7 @@ def body(
 
     ``channels_last``: the 64-channel activations are laid out channel-innermost (NHWC) from the first
     convolution's output on: the same function, and on CPU the native max-pool and batch norm run several
-    times faster in that layout (bench/engine_speed.py). The first convolution keeps the default layout, where
+    times faster in that layout (bench/engine_attempts.py). The first convolution keeps the default layout, where
     its single input channel is fast. For the loop paths only (``FUSED``), with the transductive statistics.
     """
     n = None if stats is None else stats.shape[0]
@@ -141,7 +141,7 @@ def forward(
 # How the per-task loop paths run the body (never under ``vmap``): the native batch norm, exact outside vmap
 # (the float64 tests check it against ``batch_norm``, first and second order); where no second derivative is
 # taken (first-order meta-gradients, evaluation) in the channels-last layout too, which is 1.2-1.4x faster there
-# on CPU but slower through a second derivative at small batches (bench/engine_speed.py, docs/results.md).
+# on CPU but not faster through a second derivative (bench/engine_attempts.py, docs/results.md).
 FUSED = dict(norm=fused_batch_norm)
 FUSED_CHANNELS_LAST = dict(norm=fused_batch_norm, channels_last=True)
 
