@@ -257,44 +257,71 @@ def _against_the_target(bench: dict) -> list[str]:
     return out
 
 
+def _further_off(configs: list, attempt: str) -> str:
+    """How many times further from float64 ``attempt``'s float32 gradient is than the engine's choice's, over the
+    configs and orders (a clause for the attempts' text, from the record)."""
+    ratios = [
+        r["error_to_float64"][attempt] / r["error_to_float64"][r["chosen"]]
+        for c in configs
+        for r in c["results"].values()
+        if attempt in r.get("error_to_float64", {}) and r["error_to_float64"].get(r["chosen"])
+    ]
+    if not ratios:
+        return "."
+    return (
+        f": the native batch norm in the {attempt} layout, faster for first order, is {min(ratios):,.0f} to "
+        f"{max(ratios):,.0f} times further off than the engine's default layout, which is why the engine keeps it."
+    )
+
+
 def _engine_attempts(path: Path) -> list[str]:
-    """What each way of running the per-task loop gave (bench/engine_attempts.py's record), if there is one."""
+    """What each way of running the per-task loop gave (bench/engine_attempts.py's record), if there is one: one
+    row per attempt, its time over the engine's choice per config and its float32 gradient's distance from float64."""
     if not path.is_file():
         return []
     bench = json.loads(path.read_text())
     env = bench["environment"]
     configs = bench["configs"]
     attempts = list(dict.fromkeys(a for c in configs for r in c["results"].values() for a in r["ms_median"]))
+    names = ", ".join(c["name"] for c in configs)
     out = [
         "## What each attempt at a faster loop gave",
         "",
         f"`bench/engine_attempts.py` ({env['device_name']}, torch {env['torch']}, {env['date'][:10]}; median of",
         f"{bench['reps']} repetitions in turn on the same tasks): the project's per-task meta-gradient with one thing",
-        "changed, as time over the engine's choice (**bold**; above 1 the attempt is slower). The engine runs the",
-        "native batch norm everywhere outside `vmap`, in the channels-last layout where no second derivative is",
-        "taken (first order, evaluation), in the default layout through a second derivative. *compiled*: first",
-        "order only (inductor does not take a second derivative), its compilation timed in the same process,",
-        "where shapes compiled for an earlier config are reused. *two-threads* (the tasks split over two threads,",
-        "one intra-op thread each) became the engine's `threads` path, chosen per config by timing, as above.",
-        "Configs: " + "; ".join(f"*{c['name']}*: {c['what']}" for c in configs) + ".",
+        "changed, as time over the engine's choice (**bold**, in ms; above 1 the attempt is slower), and how far its",
+        "float32 meta-gradient is from the float64 one (relative norm), per config in the order named. On real",
+        "characters the max-pools meet near-ties on the flat backgrounds, so a less precise kernel routes the",
+        "gradient through other pixels and shows there"
+        + _further_off(configs, "channels-last")
+        + " Through 5 inner steps (the 20-way config) any rounding is amplified, the engine's own float32 gradient",
+        "included, so there even an exact rewrite (no-conv-bias) lands far from it. *compiled*: first order only",
+        "(inductor does not take a second derivative), its compilation timed in the same process, where shapes",
+        "compiled for an earlier config are reused. *two-threads* (the tasks split over two threads, one intra-op",
+        "thread each) is the engine's `threads` path, chosen per config by timing, as above. Configs: "
+        + "; ".join(f"*{c['name']}*: {c['what']}" for c in configs)
+        + ".",
         "",
-        "| config | order | " + " | ".join(attempts) + " |",
-        "|---|---" + "|---" * len(attempts) + "|",
+        f"| attempt | time, second order ({names}) | first order | float32 error, second order | first order |",
+        "|---|---|---|---|---|",
     ]
-    for c in configs:
-        for order, r in c["results"].items():
-            cells = []
-            for a in attempts:
+    for a in attempts:
+        cells, errors = [], []
+        for order in ("maml", "fomaml"):
+            times = []
+            for c in configs:
+                r = c["results"][order]
                 if a not in r["ms_median"]:
-                    cells.append("fails" if a in r.get("errors", {}) else "–")
+                    times.append("fails" if a in r.get("errors", {}) else "–")
                     continue
-                text = f"{r['ratio_to_chosen'][a]:.2f}×"
-                if a == r["chosen"]:
-                    text = f"**{r['ms_median'][a]:.0f} ms**"
+                text = f"**{r['ms_median'][a]:.0f}**" if a == r["chosen"] else f"{r['ratio_to_chosen'][a]:.2f}×"
                 if a == "compiled" and r.get("compile_s") is not None and r["compile_s"] >= 1:
-                    text += f" (+{r['compile_s']:.0f} s compiling)"
-                cells.append(text)
-            out.append(f"| {c['name']} | {'second' if order == 'maml' else 'first'} | " + " | ".join(cells) + " |")
+                    text += f" (+{r['compile_s']:.0f} s)"
+                times.append(text)
+            cells.append(" · ".join(times))
+            seen = [c["results"][order].get("error_to_float64", {}).get(a) for c in configs]
+            errors.append(" · ".join("–" if e is None else f"{e:.0e}" for e in seen))
+        out.append(f"| {a} | {cells[0]} | {cells[1]} | {errors[0]} | {errors[1]} |")
     out.append("")
     return out
 

@@ -92,9 +92,9 @@ SYMBOLS = {
     "mamlpp": "$v_k$: the multi-step loss's weights (annealed to the last step); $a_{\\ell,k}$: layer "
     "$\\ell$'s learned step size at step $k$; $\\gamma_k, \\beta_k$: step $k$'s batch-norm weights and biases.",
 }
-TASK_CODE = {  # where each algorithm's training step is: MAML and FOMAML share the engine's tuned per-task loop
-    "maml": ("engine.meta", "_loop_meta_gradient"),
-    "fomaml": ("engine.meta", "_loop_meta_gradient"),
+TASK_CODE = {  # where each algorithm's training step is: one task's objective (first order: its gradients)
+    "maml": ("engine.algorithms.maml", "MAML.task"),
+    "fomaml": ("engine.algorithms.maml", "FOMAML.task"),
     "reptile": ("engine.algorithms.reptile", "Reptile.task"),
     "anil": ("engine.algorithms.anil", "ANIL.task"),
     "metasgd": ("engine.algorithms.metasgd", "MetaSGD.task"),
@@ -296,12 +296,12 @@ def engine_code() -> None:
     )
     st.code(source.function_source("engine.inner", "adapt"), language="python", wrap_lines=True)
     st.markdown(
-        "The vectorized meta-gradient: second order differentiates through `inner.adapt` for all tasks "
-        "at once (`grad` of `vmap`); first order detaches the adapted parameters and takes the query "
-        "gradient there (`vmap` of `grad`):"
+        "The vectorized meta-gradient, for every algorithm of the family (each one's `task` is in the family's "
+        "section above): second order differentiates through the tasks' inner loops at once (`grad` of `vmap`); "
+        "first order takes each task's own gradients, at its adapted parameters (`vmap` of `grad`):"
     )
     st.code(source.function_source("engine.meta", "_vmap_meta_gradient"), language="python", wrap_lines=True)
-    with st.expander("The per-task reference loop (plain autograd), against which the fast path is tested"):
+    with st.expander("The per-task loop (plain autograd): what runs on CPU, and the fast path's reference"):
         st.code(source.function_source("engine.meta", "_loop_meta_gradient"), language="python", wrap_lines=True)
     with st.expander("Batch norm from primitives (why not F.batch_norm)"):
         st.markdown(

@@ -46,37 +46,6 @@ def first_order_of(algorithm: str | None, first_order: bool | None) -> bool:
     return bool(first_order)
 
 
-def _vmap_meta_gradient(params, xs, ys, xq, yq, *, inner_lr, inner_steps, first_order, forward):
-    """All tasks at once: torch.func ``grad`` over ``vmap`` (second order) or ``vmap`` of ``grad``."""
-    params = {k: v.detach() for k, v in params.items()}
-
-    def task(p, xs_t, ys_t, xq_t, yq_t):
-        fast = inner.adapt(p, xs_t, ys_t, inner_lr=inner_lr, inner_steps=inner_steps, forward=forward, how="func")
-        return query_loss_acc(fast, xq_t, yq_t, forward, xs_t)
-
-    if first_order:
-
-        def task_first_order(p, xs_t, ys_t, xq_t, yq_t):
-            fast = inner.adapt(p, xs_t, ys_t, inner_lr=inner_lr, inner_steps=inner_steps, forward=forward, how="func")
-            fast = {k: v.detach() for k, v in fast.items()}
-
-            def q(f):
-                loss, acc = query_loss_acc(f, xq_t, yq_t, forward, xs_t)
-                return loss, (loss, acc)
-
-            return grad(q, has_aux=True)(fast)
-
-        g, (loss, acc) = vmap(task_first_order, in_dims=(None, 0, 0, 0, 0))(params, xs, ys, xq, yq)
-        return {k: v.mean(0) for k, v in g.items()}, loss.mean(), acc.mean()
-
-    def mean_query_loss(p):
-        loss, acc = vmap(task, in_dims=(None, 0, 0, 0, 0))(p, xs, ys, xq, yq)
-        return loss.mean(), (loss.mean(), acc.mean())
-
-    g, (loss, acc) = grad(mean_query_loss, has_aux=True)(params)
-    return g, loss, acc
-
-
 def _tasks_loss_acc(params, x, y):
     """Per-task query loss and accuracy [T] of the stacked tasks, each with its own parameters."""
     logits = model.forward_tasks(params, x)
@@ -90,7 +59,7 @@ def _tasks_support_loss(params, x, y):
     return _tasks_loss_acc(params, x, y)[0].sum()
 
 
-def _tasks_meta_gradient(params, xs, ys, xq, yq, *, inner_lr, inner_steps, first_order, forward):
+def _tasks_meta_gradient(params, xs, ys, xq, yq, *, inner_lr, inner_steps, first_order):
     """All tasks at once with plain autograd: every task's copy of the parameters stacked on dim 0 and run as
     groups of channels (``model.forward_tasks``). The tasks do not interact, so the gradient of the summed
     support losses with respect to a task's copy is that task's own gradient: the inner loop is taken for
@@ -145,63 +114,49 @@ def in_threads(fn, n: int, hooks=None) -> list:
     return results
 
 
-def _threads(loop, params, xs, ys, xq, yq, hooks=None, **kw):
-    """A per-task loop (``loop``: ``_loop_meta_gradient`` or ``_algorithm_loop``) over the tasks split among
-    worker threads (``in_threads``): each part's mean, weighted by its tasks. Exact: the same per-task
-    gradients, summed in a fixed order. Two tasks' graphs are held at once on 2 cores, not one."""
+def _threads_meta_gradient(alg, params, xs, ys, xq, yq, hooks=None, **kw):
+    """The per-task loop (``_loop_meta_gradient``) over the tasks split among worker threads (``in_threads``):
+    each part's mean, weighted by its tasks. Exact: the same per-task gradients, summed in a fixed order. Two
+    tasks' graphs are held at once on 2 cores, not one."""
     n = xs.shape[0]
-    results = in_threads(lambda p: loop(params, xs[p], ys[p], xq[p], yq[p], **kw), n, hooks)
+    results = in_threads(lambda p: _loop_meta_gradient(alg, params, xs[p], ys[p], xq[p], yq[p], **kw), n, hooks)
     sizes = [len(range(n)[p]) for p in parts(n, len(results))]
     g = {k: sum(r[0][k] * m for r, m in zip(results, sizes)) / n for k in results[0][0]}
     loss, acc = (sum(r[i] * m for r, m in zip(results, sizes)) / n for i in (1, 2))
     return g, loss, acc
 
 
-def _loop_meta_gradient(params, xs, ys, xq, yq, *, inner_lr, inner_steps, first_order, forward):
-    """The reference: one task at a time with plain autograd, as MAML is usually written."""
-    leaves = {k: v.detach().requires_grad_() for k, v in params.items()}
-    total = {k: torch.zeros_like(v) for k, v in leaves.items()}
-    losses, accs = [], []
-    with torch.enable_grad():
-        for t in range(xs.shape[0]):
-            how = "const" if first_order else "graph"
-            fast = inner.adapt(
-                leaves, xs[t], ys[t], inner_lr=inner_lr, inner_steps=inner_steps, forward=forward, how=how
-            )
-            loss, acc = query_loss_acc(fast, xq[t], yq[t], forward, xs[t])
-            # first order: the inner gradients carry no graph, so d fast / d θ = I and this is
-            # exactly the query gradient at the adapted parameters.
-            for acc_g, gk in zip(total.values(), torch.autograd.grad(loss, list(leaves.values()))):
-                acc_g += gk
-            losses.append(loss.detach())
-            accs.append(acc.detach())
-    n = xs.shape[0]
-    return {k: v / n for k, v in total.items()}, torch.stack(losses).mean(), torch.stack(accs).mean()
-
-
 def maml_and_fomaml(params, xs, ys, xq, yq, *, inner_lr, inner_steps, forward=model.forward):
     """MAML's and FOMAML's mean meta-gradients at ``params``, from one pass: their inner loops take the same
     steps (FOMAML's adapted parameters are MAML's, in value), so one backward of each task's query loss gives
     both, MAML's with respect to the initial parameters (through the inner loop) and FOMAML's with respect to
-    the adapted ones. For the alignment analysis, which compares the two at the same parameters."""
+    the adapted ones. For the alignment analysis, which compares the two at the same parameters. On CPU with
+    threads to split, the tasks are split among worker threads as on the threads path."""
     forward = model.fused(forward)
-    leaves = {k: v.detach().requires_grad_() for k, v in params.items()}
-    second, first = ({k: torch.zeros_like(v) for k, v in leaves.items()} for _ in range(2))
-    with torch.enable_grad():
-        for t in range(xs.shape[0]):
-            fast = inner.adapt(
-                leaves, xs[t], ys[t], inner_lr=inner_lr, inner_steps=inner_steps, forward=forward, how="graph"
-            )
-            loss, _ = query_loss_acc(fast, xq[t], yq[t], forward, xs[t])
-            grads = torch.autograd.grad(loss, [*leaves.values(), *(fast[k] for k in leaves)])
-            for total, g in zip([*second.values(), *first.values()], grads):
-                total += g
+
+    def sums(part):
+        leaves = {k: v.detach().requires_grad_() for k, v in params.items()}
+        second, first = ({k: torch.zeros_like(v) for k, v in leaves.items()} for _ in range(2))
+        with torch.enable_grad():
+            for t in range(part.start, part.stop):
+                fast = inner.adapt(
+                    leaves, xs[t], ys[t], inner_lr=inner_lr, inner_steps=inner_steps, forward=forward, how="graph"
+                )
+                loss, _ = query_loss_acc(fast, xq[t], yq[t], forward, xs[t])
+                grads = torch.autograd.grad(loss, [*leaves.values(), *(fast[k] for k in leaves)])
+                for total, g in zip([*second.values(), *first.values()], grads):
+                    total += g
+        return second, first
+
     n = xs.shape[0]
-    return {k: v / n for k, v in second.items()}, {k: v / n for k, v in first.items()}
+    split = xs.device.type == "cpu" and torch.get_num_threads() > 1
+    parts_ = in_threads(sums, n) if split else [sums(slice(0, n))]
+    return tuple({k: sum(p[i][k] for p in parts_) / n for k in params} for i in (0, 1))
 
 
-def _algorithm_loop(alg, params, xs, ys, xq, yq, *, inner_lr, inner_steps, forward, state):
-    """Any algorithm of ``engine.algorithms``, one task at a time with plain autograd."""
+def _loop_meta_gradient(alg, params, xs, ys, xq, yq, *, inner_lr, inner_steps, forward, state):
+    """The reference: ``alg`` (any algorithm of ``engine.algorithms``) one task at a time with plain autograd, as
+    MAML is usually written; its ``task`` says what is differentiated (a first-order one returns its gradients)."""
     leaves = {k: v.detach().requires_grad_() for k, v in params.items()}
     total = {k: torch.zeros_like(v) for k, v in leaves.items()}
     losses, accs = [], []
@@ -222,8 +177,9 @@ def _algorithm_loop(alg, params, xs, ys, xq, yq, *, inner_lr, inner_steps, forwa
     return {k: v / n for k, v in total.items()}, torch.stack(losses).mean(), torch.stack(accs).mean()
 
 
-def _algorithm_vmap(alg, params, xs, ys, xq, yq, *, inner_lr, inner_steps, forward, state):
-    """Any algorithm of ``engine.algorithms``, every task at once with torch.func."""
+def _vmap_meta_gradient(alg, params, xs, ys, xq, yq, *, inner_lr, inner_steps, forward, state):
+    """``alg`` (any algorithm of ``engine.algorithms``), every task at once with torch.func: second order is
+    ``grad`` of the ``vmap``ped objective, first order the ``vmap`` of each task's own gradients."""
     params = {k: v.detach() for k, v in params.items()}
     kw = dict(inner_lr=inner_lr, inner_steps=inner_steps, forward=forward, how="func", state=state)
 
@@ -273,36 +229,26 @@ def meta_gradient(
     checked against each other in float64 by the tests. ``hooks``: saved-tensor hooks (pack, unpack) for the
     threads path's workers to run under, as the caller's own apply on the other paths (hooks are per thread).
     """
-    first_order = first_order_of(algorithm, first_order)
+    first_order = first_order_of(algorithm, first_order)  # checks a first_order= given with an algorithm
+    alg = algorithms.get(algorithm or ("fomaml" if first_order else "maml"))
     if path == "auto":
         path = fastest_path(xs.device)
     if path not in PATHS:
         raise ValueError(f"path: must be one of {', '.join(PATHS)}, got {path!r}")
-    alg = algorithms.get(algorithm) if algorithm is not None else None
-    if alg is not None and alg.name not in ("maml", "fomaml"):
-        params = alg.complete(params, inner_lr, inner_steps)
-        if path in LOOP_PATHS:
-            forward = model.fused(forward, channels_last=alg.first_order)
-        kw = dict(inner_lr=inner_lr, inner_steps=inner_steps, forward=forward, state=state)
-        if path == "threads":
-            return _threads(lambda *a, **k: _algorithm_loop(alg, *a, **k), params, xs, ys, xq, yq, hooks, **kw)
-        impl = _algorithm_vmap if path == "vmap" else _algorithm_loop
-        return impl(alg, params, xs, ys, xq, yq, **kw)
-    if any(k.startswith(algorithms.LEARNED) for k in params):  # another algorithm's: the plain network inside
-        params = algorithms.network(params)
-    impl = {
-        "loop": _loop_meta_gradient,
-        "vmap": _vmap_meta_gradient,
-        "tasks": _tasks_meta_gradient,
-        "threads": lambda *a, **k: _threads(_loop_meta_gradient, *a, hooks, **k),
-    }[path]
-    if path == "tasks" and forward is not model.forward:  # it runs the CNN itself in transductive mode: another
-        impl, path = _loop_meta_gradient, "loop"  # network, or queries normalised by their support set, takes the loop
-    if path in ("loop", "threads"):  # outside vmap the native batch norm is exact and faster
-        forward = model.fused(forward, channels_last=first_order)
-    return impl(
-        params, xs, ys, xq, yq, inner_lr=inner_lr, inner_steps=inner_steps, first_order=first_order, forward=forward
-    )
+    if not alg.learned_names():  # another algorithm's parameters: the plain network inside
+        params = alg.network(params)
+    params = alg.complete(params, inner_lr, inner_steps)
+    if path == "tasks" and alg.name in ("maml", "fomaml") and forward is model.forward:
+        kw = dict(inner_lr=inner_lr, inner_steps=inner_steps, first_order=alg.first_order)
+        return _tasks_meta_gradient(params, xs, ys, xq, yq, **kw)
+    # "tasks" runs MAML's and FOMAML's CNN itself in transductive mode; any other case takes the loop
+    kw = dict(inner_lr=inner_lr, inner_steps=inner_steps, forward=forward, state=state)
+    if path == "vmap":
+        return _vmap_meta_gradient(alg, params, xs, ys, xq, yq, **kw)
+    kw["forward"] = model.fused(forward)  # outside vmap: the native batch norm, exact and faster
+    if path == "threads":
+        return _threads_meta_gradient(alg, params, xs, ys, xq, yq, hooks, **kw)
+    return _loop_meta_gradient(alg, params, xs, ys, xq, yq, **kw)
 
 
 def adapted_accuracy(
@@ -345,8 +291,8 @@ def adapted_accuracy(
 
             return vmap(task)(xs, ys, xq, yq).detach()
     # one task at a time (the tasks path of the others' own inner loops too), outside vmap with the native batch
-    # norm, exact and faster there, channels-last (no second derivative is taken); "threads": in worker threads
-    kw["forward"] = forward = model.fused(forward, channels_last=True)
+    # norm, exact and faster there; "threads": in worker threads
+    kw["forward"] = forward = model.fused(forward)
 
     def loop(part):
         accs = []

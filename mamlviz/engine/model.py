@@ -73,7 +73,10 @@ def batch_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, n_stat
 
 def fused_batch_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """Batch norm over (N, H, W) by the native fused op: exact, first and second order, outside ``vmap``
-    (the float64 tests check it against ``batch_norm``), and faster there. Not for ``vmap`` (issue 534)."""
+    (the float64 tests check it against ``batch_norm``), and faster there. Not for ``vmap`` (issue 534).
+
+    In the default (NCHW) layout only: in channels-last the CPU kernel's float32 statistics lose digits
+    (bench/engine_attempts.py measures its meta-gradients up to 6 % off the float64 ones on real tasks)."""
     return F.batch_norm(x, None, None, weight, bias, training=True, eps=BN_EPS)
 
 
@@ -84,7 +87,6 @@ def body(
     pool=F.max_pool2d,
     norm=batch_norm,
     stats: torch.Tensor | None = None,
-    channels_last: bool = False,
 ) -> torch.Tensor:
     """Features [N, features(S)] of images ``x`` [N, 1, S, S]: the four blocks, everything but the head.
 
@@ -95,18 +97,11 @@ def body(
     ``activation`` and ``pool`` are swappable so the tests can check gradients by finite
     differences on a smooth variant (tanh, average pooling): max-pool switches make the real
     network kinked at scales far below any usable step.
-
-    ``channels_last``: the 64-channel activations are laid out channel-innermost (NHWC) from the first
-    convolution's output on: the same function, and on CPU the native max-pool and batch norm run several
-    times faster in that layout (bench/engine_attempts.py). The first convolution keeps the default layout, where
-    its single input channel is fast. For the loop paths only (``FUSED``), with the transductive statistics.
     """
     n = None if stats is None else stats.shape[0]
     h = x if stats is None else torch.cat([stats, x])
     for b in range(BLOCKS):
         h = F.conv2d(h, params[f"conv{b}.weight"], params[f"conv{b}.bias"], padding=1)
-        if b == 0 and channels_last and n is None:
-            h = h.contiguous(memory_format=torch.channels_last)
         if n is None:
             h = norm(h, params[f"bn{b}.weight"], params[f"bn{b}.bias"])
         else:
@@ -132,30 +127,19 @@ def forward(
     pool=F.max_pool2d,
     norm=batch_norm,
     stats: torch.Tensor | None = None,
-    channels_last: bool = False,
 ) -> torch.Tensor:
-    """Logits for images ``x`` [N, 1, S, S]: ``head(body(x))`` (``stats``, ``channels_last``: see ``body``)."""
-    return head(params, body(params, x, activation, pool, norm, stats, channels_last))
+    """Logits for images ``x`` [N, 1, S, S]: ``head(body(x))`` (``stats``: see ``body``)."""
+    return head(params, body(params, x, activation, pool, norm, stats))
 
 
 # How the per-task loop paths run the body (never under ``vmap``): the native batch norm, exact outside vmap
-# (the float64 tests check it against ``batch_norm``, first and second order); where no second derivative is
-# taken (first-order meta-gradients, evaluation) in the channels-last layout too, which is 1.2-1.4x faster there
-# on CPU but not faster through a second derivative (bench/engine_attempts.py, docs/results.md).
+# (the float64 tests check it against ``batch_norm``, first and second order) and faster there.
 FUSED = dict(norm=fused_batch_norm)
-FUSED_CHANNELS_LAST = dict(norm=fused_batch_norm, channels_last=True)
 
 
 def forward_fused(params: dict[str, torch.Tensor], x: torch.Tensor, stats: torch.Tensor | None = None) -> torch.Tensor:
     """``forward`` as the per-task loop paths run it (``FUSED``); the same function as ``forward``."""
     return forward(params, x, stats=stats, **FUSED)
-
-
-def forward_fused_channels_last(
-    params: dict[str, torch.Tensor], x: torch.Tensor, stats: torch.Tensor | None = None
-) -> torch.Tensor:
-    """``forward_fused`` in the channels-last layout (``FUSED_CHANNELS_LAST``): first order and evaluation."""
-    return forward(params, x, stats=stats, **FUSED_CHANNELS_LAST)
 
 
 BATCH_NORM_MODES = config.BATCH_NORM_MODES
@@ -184,14 +168,12 @@ def for_mode(mode: str, forward=None):
     return SupportStats(forward) if mode == "support" else forward
 
 
-def fused(forward, channels_last: bool = False):
-    """The same function with the native batch norm, where the forward is the model's (the loop paths);
-    ``channels_last`` where no second derivative will be taken through it (see ``FUSED``)."""
-    run = forward_fused_channels_last if channels_last else forward_fused
+def fused(forward):
+    """The same function with the native batch norm, where the forward is the model's (the loop paths)."""
     if forward is globals()["forward"]:
-        return run
+        return forward_fused
     if isinstance(forward, SupportStats) and forward.forward is globals()["forward"]:
-        return SupportStats(run)
+        return SupportStats(forward_fused)
     return forward
 
 

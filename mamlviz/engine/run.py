@@ -123,8 +123,8 @@ def _protocol(cfg: RunConfig, device: torch.device, path: str, kind=records.Prot
         saved_memory=(
             "peak bytes of the tensors autograd holds for the backward pass during one meta-iteration of "
             f"{cfg.meta_batch} tasks, counted with saved-tensor hooks, one task at a time as the per-task loop "
-            "holds them (a vectorized path holds every task's graph at once, more); exact, the same on every run "
-            "of a config whatever path it took"
+            "holds them (the threads path holds one task's graph per worker at once, a vectorized path every "
+            "task's: more); exact, the same on every run of a config whatever path it took"
         ),
         alignment=(
             f"each variant's mean meta-gradient against {variants.label(variants.reference_of(cfg.variants))}'s on "

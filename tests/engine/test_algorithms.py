@@ -227,19 +227,6 @@ def test_learned_step_sizes_match_finite_differences(name):
         assert abs(fd - analytic) <= 1e-6 * max(1.0, abs(analytic)), (name, fd.item(), analytic.item())
 
 
-def test_generic_driver_gives_maml_and_fomaml_as_their_own_paths():
-    """The algorithm objects of MAML and FOMAML agree with the engine's tuned paths (one definition)."""
-    params = model.init_params(3, seed=1, dtype=torch.float64)
-    args = _tasks()
-    for name in ("maml", "fomaml"):
-        tuned = meta.meta_gradient(params, *args, inner_lr=0.1, inner_steps=2, algorithm=name, path="loop")[0]
-        for impl in (meta._algorithm_loop, meta._algorithm_vmap):
-            got = impl(
-                algorithms.get(name), params, *args, inner_lr=0.1, inner_steps=2, forward=model.forward, state=None
-            )[0]
-            assert (_flat(got) - _flat(tuned)).norm() / _flat(tuned).norm() < 1e-10
-
-
 @pytest.mark.parametrize("name", ["maml", *NEW])
 def test_adapted_accuracy_uses_each_algorithms_inner_loop(name):
     params = _params(name, 2)

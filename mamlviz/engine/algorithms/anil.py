@@ -10,11 +10,7 @@ from __future__ import annotations
 from .. import inner, model
 from .base import Algorithm, second_order_how
 
-_BODIES = {
-    model.forward: {},
-    model.forward_fused: model.FUSED,
-    model.forward_fused_channels_last: model.FUSED_CHANNELS_LAST,
-}
+_BODIES = {model.forward: {}, model.forward_fused: model.FUSED}
 
 
 def _body_kw(forward):
