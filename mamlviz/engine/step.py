@@ -137,11 +137,19 @@ def select_path(cfg: RunConfig, device: torch.device, data: Data, init: dict) ->
     """The fastest correct path on this device for this config: each candidate timed a few times, interleaved,
     the fastest timing of each counting; the device's usual path (the per-task loop on CPU, the CUDA graph
     on a GPU) is kept unless another is clearly faster (``MARGIN``), so that a noisy moment does not flip
-    the choice. The choice is remembered per machine and config for the rest of the process."""
+    the choice. The choice is remembered per machine and config for the rest of the process. A run with fewer
+    meta-iterations planned (all variants together) than the timing itself takes the usual path untimed."""
     if cfg.path != "auto":
         if cfg.path == "graph" and device.type != "cuda":
             raise ValueError("path: 'graph' needs a CUDA device; use 'loop', 'vmap' or 'auto' on CPU")
         return cfg.path, {"chosen_by": "config"}
+    probe_steps = len(candidate_paths(device)) * (1 + REPEATS)
+    planned = None if cfg.time_budget_s else cfg.iterations * len(cfg.variants)
+    if planned is not None and planned < probe_steps:  # timing the paths would take longer than the training
+        return candidate_paths(device)[0], {
+            "chosen_by": f"the device's usual path: {planned} meta-iterations in all, fewer than the "
+            f"{probe_steps} that timing the paths takes"
+        }
     key = _key(cfg, device)
     if key in _CHOSEN:
         path, selection = _CHOSEN[key]

@@ -285,7 +285,7 @@ def test_the_path_is_chosen_once_per_machine_and_config_and_kept_unless_clearly_
     from mamlviz.engine.data import load_data
 
     data = load_data(torch.device("cpu"))
-    cfg = RunConfig(**{**TINY, "meta_batch": 2, "train_tasks": 2})
+    cfg = RunConfig(**{**TINY, "meta_batch": 2, "train_tasks": 200})  # 100 iterations: worth timing the paths
     init = model.init_params(cfg.n_way, 0)
     step._CHOSEN.pop(step._key(cfg, torch.device("cpu")), None)
     path, first = step.select_path(cfg, torch.device("cpu"), data, init)
@@ -298,6 +298,11 @@ def test_the_path_is_chosen_once_per_machine_and_config_and_kept_unless_clearly_
     again, second = step.select_path(cfg, torch.device("cpu"), data, init)
     assert again == path and "earlier in this process" in second["chosen_by"]  # not timed again
     assert second["probe_ms_per_iteration"] == t
+    short = cfg.replace(train_tasks=2)  # 1 iteration per variant: timing 3 paths 4 times each would take longer
+    usual, why = step.select_path(short, torch.device("cpu"), data, init)
+    assert usual == "loop" and why["chosen_by"].startswith("the device's usual path: 2 meta-iterations in all")
+    budget = short.replace(time_budget_s=5.0)  # as many iterations as fit: the paths are timed
+    assert step.select_path(budget, torch.device("cpu"), data, init)[1]["chosen_by"] != why["chosen_by"]
 
 
 def test_validation_accuracy_is_measured_from_the_initialisation_to_the_end_outside_training_time(tiny_record):
