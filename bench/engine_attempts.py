@@ -153,51 +153,39 @@ FORWARDS = {
 }
 
 
-def _loop(forward, how=None):
+def _loop(forward, how=None, keys=None):
+    """The engine's per-task loop with ``forward``; with ``how`` (the inner loop's "func" for torch.func.grad,
+    "graph" for autograd) or ``keys`` (the entries that adapt and are differentiated; the others' gradient is
+    left 0) a loop of its own that differs in that only."""
+
     def run(params, b, cfg, first_order):
-        kw = dict(inner_lr=cfg.inner_lr, inner_steps=cfg.inner_steps, forward=forward, state=None)
-        if how == "no-conv-bias":
-            return _without_conv_bias(params, b, cfg, first_order)
-        if how is None:
+        if how is None and keys is None:
+            kw = dict(inner_lr=cfg.inner_lr, inner_steps=cfg.inner_steps, forward=forward, state=None)
             alg = algorithms.get("fomaml" if first_order else "maml")
             return meta._loop_meta_gradient(alg, params, b.xs, b.ys, b.xq, b.yq, **kw)[0]
-        leaves = {k: v.detach().requires_grad_() for k, v in params.items()}  # the inner loop by torch.func
-        total = [torch.zeros_like(v) for v in leaves.values()]
+        adapted = list(params) if keys is None else keys
+        inner_how = {"func": "func-const", "graph": "const"}[how] if first_order else how
+        leaves = {k: v.detach().requires_grad_() for k, v in params.items()}
+        total = {k: torch.zeros_like(v) for k, v in leaves.items()}
         for t in range(b.xs.shape[0]):
-            fast = inner.adapt(
-                leaves,
-                b.xs[t],
-                b.ys[t],
-                inner_lr=cfg.inner_lr,
-                inner_steps=cfg.inner_steps,
-                forward=forward,
-                how="func-const" if first_order else "func",
-            )
+            kw = dict(inner_lr=cfg.inner_lr, inner_steps=cfg.inner_steps, forward=forward, keys=adapted)
+            fast = inner.adapt(leaves, b.xs[t], b.ys[t], how=inner_how, **kw)
             if first_order:
                 fast = {k: v.detach().requires_grad_() for k, v in fast.items()}
             loss = F.cross_entropy(forward(fast, b.xq[t]), b.yq[t])
-            for acc, g in zip(total, torch.autograd.grad(loss, list((fast if first_order else leaves).values()))):
-                acc += g
-        return [v / b.xs.shape[0] for v in total]  # the mean over the tasks, as the engine's
+            at = fast if first_order else leaves
+            for k, g in zip(adapted, torch.autograd.grad(loss, [at[k] for k in adapted])):
+                total[k] += g
+        return {k: v / b.xs.shape[0] for k, v in total.items()}  # the mean over the tasks, as the engine's
 
     return run
 
 
-def _without_conv_bias(params, b, cfg, first_order):
-    """The per-task loop on the network without its conv biases (unused: their gradient is zero, not taken)."""
-    keys = [k for k in params if not (k.startswith("conv") and k.endswith(".bias"))]
-    leaves = {k: v.detach().requires_grad_() for k, v in params.items()}
-    total = {k: torch.zeros_like(v) for k, v in leaves.items()}
-    forward = lambda p, x: _blocks(p, x, conv_bias=False)  # noqa: E731
-    for t in range(b.xs.shape[0]):
-        kw = dict(inner_lr=cfg.inner_lr, inner_steps=cfg.inner_steps, forward=forward, keys=keys)
-        fast = inner.adapt(leaves, b.xs[t], b.ys[t], how="const" if first_order else "graph", **kw)
-        if first_order:
-            fast = {k: v.detach().requires_grad_() for k, v in fast.items()}
-        loss = F.cross_entropy(forward(fast, b.xq[t]), b.yq[t])
-        for k, g in zip(keys, torch.autograd.grad(loss, [(fast if first_order else leaves)[k] for k in keys])):
-            total[k] += g
-    return {k: v / b.xs.shape[0] for k, v in total.items()}  # the mean over the tasks, as the engine's
+_NO_CONV_BIAS = _loop(
+    lambda p, x: _blocks(p, x, conv_bias=False),  # unused conv biases: their gradient is zero, not taken
+    how="graph",
+    keys=[k for k in model.init_params(1) if not (k.startswith("conv") and k.endswith(".bias"))],
+)
 
 
 def _two_threads(params, b, cfg, first_order):
@@ -212,8 +200,8 @@ def _double(b):
 
 
 def _flat(g, params) -> torch.Tensor:
-    """An attempt's meta-gradient (a dict, or a list in ``params``' order) as one vector."""
-    return torch.cat([t.flatten() for t in (g.values() if isinstance(g, dict) else g)]).detach()
+    """An attempt's meta-gradient (a dict in ``params``' order) as one vector."""
+    return torch.cat([g[k].flatten() for k in params]).detach()
 
 
 def run_config(name, changes, data, reps, compile_):
@@ -225,7 +213,7 @@ def run_config(name, changes, data, reps, compile_):
     for order, first_order in (("maml", False), ("fomaml", True)):
         attempts = {n: _loop(f) for n, f in FORWARDS.items()}
         attempts["func-grad"] = _loop(model.forward_fused, how="func")
-        attempts["no-conv-bias"] = _loop(None, how="no-conv-bias")
+        attempts["no-conv-bias"] = _NO_CONV_BIAS
         attempts["two-threads"] = _two_threads
         compile_s = None
         if compile_ and first_order:

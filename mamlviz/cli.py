@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _config(ns) -> RunConfig:
     """The flags given, over the dashboard's default for the device the run will take (``presets.default_for``):
-    the paper's setting on a GPU, the quick CPU config (under 25 s end to end on 2 cores, docs/results.md) on a CPU."""
+    the paper's setting on a GPU, the quick CPU config (about 26 s end to end on 2 cores, docs/results.md) on a CPU."""
     given = {f.name: getattr(ns, f.name) for f in FIELDS if getattr(ns, f.name) is not None}
     given.update({f.name: None for f in FIELDS if f.optional and given.get(f.name) == 0})  # 0 = none
     device = str(given.get("device", "auto"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .config import RunConfig
 
-# Whole comparison (both trainings, analysis, evaluation of three models) in under 25 s on 2 CPU cores, end to
+# Whole comparison (both trainings, analysis, evaluation of three models) in about 26 s on 2 CPU cores, end to
 # end from the CLI (bench/engine_speed.py --end-to-end measures it; docs/results.md shows the figures).
 CPU_QUICK = RunConfig(
     n_way=5,
