@@ -36,7 +36,7 @@ def accuracies(params: dict, batch, part: slice, cfg: RunConfig, path: str, algo
     per-task loop evaluates in worker threads where there are threads to split: no second derivative is taken,
     so each task's small graph is all they hold (at the CPU default on 2 cores, one model's 64 test tasks took
     1.0 s instead of 1.3-1.4 s)."""
-    if path == "loop" and torch.get_num_threads() > 1:
+    if path == "loop" and meta.splits(batch.xs.device):
         path = "threads"
     return meta.adapted_accuracy(
         params,

@@ -75,6 +75,12 @@ def _tasks_meta_gradient(params, xs, ys, xq, yq, *, inner_lr, inner_steps, first
     return dict(zip(leaves, grads)), loss.mean().detach(), acc.mean().detach()
 
 
+def splits(device: torch.device) -> bool:
+    """Whether per-task work on ``device`` is split among worker threads (``in_threads``): on CPU, where there are
+    two or more intra-op threads to share out."""
+    return device.type == "cpu" and torch.get_num_threads() > 1
+
+
 def parts(n: int, workers: int) -> list[slice]:
     """``n`` tasks as ``workers`` contiguous runs of near-equal length (the first ones one longer)."""
     k = max(1, min(workers, n))
@@ -149,8 +155,7 @@ def maml_and_fomaml(params, xs, ys, xq, yq, *, inner_lr, inner_steps, forward=mo
         return second, first
 
     n = xs.shape[0]
-    split = xs.device.type == "cpu" and torch.get_num_threads() > 1
-    parts_ = in_threads(sums, n) if split else [sums(slice(0, n))]
+    parts_ = in_threads(sums, n) if splits(xs.device) else [sums(slice(0, n))]
     return tuple({k: sum(p[i][k] for p in parts_) / n for k in params} for i in (0, 1))
 
 

@@ -123,7 +123,7 @@ def candidate_paths(device: torch.device) -> list[str]:
     # 5.5x at 105x105), so a CPU run does not spend time timing it.
     if device.type == "cuda":
         return ["graph", "vmap", "tasks"]
-    return ["loop", "threads", "tasks"] if torch.get_num_threads() > 1 else ["loop", "tasks"]
+    return ["loop", "threads", "tasks"] if meta.splits(device) else ["loop", "tasks"]
 
 
 def _key(cfg: RunConfig, device: torch.device) -> tuple:
